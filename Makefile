@@ -1,0 +1,28 @@
+# virtswitch — see README.md. Tests need root (network namespaces) and the
+# packages .ci/run installs.
+GO      ?= go
+BIN     ?= bin
+GOFLAGS_BUILD = -trimpath
+export CGO_ENABLED ?= 0
+
+.PHONY: all build test lint demo clean
+
+all: build
+
+build:
+	mkdir -p $(BIN)
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/virtswitchctl ./virtswitchctl
+
+# -race needs cgo.
+test:
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+demo: build
+	./demo/demo.sh
+
+clean:
+	rm -rf $(BIN)

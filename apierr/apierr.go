@@ -1,0 +1,88 @@
+// Package apierr holds the error categories of virtswitch's contract (SPEC §6).
+//
+// Every error that can reach a D-Bus caller or a CLI user is an *Error with a
+// Kind; the D-Bus layer maps the Kind to io.github.virtswitch1.Error.<Kind>.
+// Messages are one line, for a human, and name the network, portgroup,
+// device, interface MAC or domain they are about.
+package apierr
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Kind is an error category. Its value is the last part of the D-Bus error name.
+type Kind string
+
+const (
+	InvalidXML    Kind = "InvalidXML"
+	NotFound      Kind = "NotFound"
+	Conflict      Kind = "Conflict"
+	PoolExhausted Kind = "PoolExhausted"
+	InUse         Kind = "InUse"
+	Unsupported   Kind = "Unsupported"
+	Plumbing      Kind = "Plumbing"
+)
+
+// DBusPrefix is the common prefix of virtswitch's D-Bus error names.
+const DBusPrefix = "io.github.virtswitch1.Error."
+
+// Kinds lists every Kind, in SPEC order.
+var Kinds = []Kind{InvalidXML, NotFound, Conflict, PoolExhausted, InUse, Unsupported, Plumbing}
+
+// DBusName is the D-Bus error name of k.
+func (k Kind) DBusName() string { return DBusPrefix + string(k) }
+
+// Error is a categorised, human-readable error.
+type Error struct {
+	Kind Kind
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// New makes an *Error. The message is folded to one line.
+func New(k Kind, format string, a ...any) *Error {
+	return &Error{Kind: k, Msg: oneLine(fmt.Sprintf(format, a...))}
+}
+
+// Wrap prefixes err's message with a context (e.g. "network 'red'") and keeps
+// its Kind; an error without a Kind gets fallback.
+func Wrap(err error, fallback Kind, format string, a ...any) *Error {
+	if err == nil {
+		return nil
+	}
+	k := KindOf(err)
+	if k == "" {
+		k = fallback
+	}
+	return &Error{Kind: k, Msg: oneLine(fmt.Sprintf(format, a...) + ": " + err.Error())}
+}
+
+// KindOf returns the Kind of the first *Error in err's chain, or "".
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return ""
+}
+
+// FromDBusName maps a D-Bus error name back to a Kind ("" if it is not ours).
+func FromDBusName(name string) Kind {
+	if !strings.HasPrefix(name, DBusPrefix) {
+		return ""
+	}
+	k := Kind(strings.TrimPrefix(name, DBusPrefix))
+	for _, known := range Kinds {
+		if k == known {
+			return k
+		}
+	}
+	return ""
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\x00", "")), " ")
+}
