@@ -26,3 +26,7 @@ demo: build
 
 clean:
 	rm -rf $(BIN)
+
+# Targets owned by their folders.
+-include packaging/packaging.mk
+-include e2e/e2e.mk
