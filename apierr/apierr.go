@@ -48,8 +48,9 @@ func New(k Kind, format string, a ...any) *Error {
 }
 
 // Wrap prefixes err's message with a context (e.g. "network 'red'") and keeps
-// its Kind; an error without a Kind gets fallback.
-func Wrap(err error, fallback Kind, format string, a ...any) *Error {
+// its Kind; an error without a Kind gets fallback. Wrap(nil, ...) is nil (an
+// untyped nil error, so callers may return it directly).
+func Wrap(err error, fallback Kind, format string, a ...any) error {
 	if err == nil {
 		return nil
 	}
