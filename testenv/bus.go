@@ -1,7 +1,7 @@
-// Package testenv gives tests real system parts: a private dbus-daemon that
-// enforces virtswitch's shipped bus policy (this file) and network
-// namespaces with veth pairs (netns.go).
 package testenv
+
+// This file: a private dbus-daemon that enforces virtswitch's shipped bus
+// policy, for tests of the daemon, the hook and the CLI.
 
 import (
 	"bufio"

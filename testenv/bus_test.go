@@ -14,9 +14,7 @@ import (
 // non-root process may not, and a non-root caller reaches only the
 // read-only members.
 func TestBusEnforcesShippedPolicy(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root")
-	}
+	RequireRoot(t)
 	b := StartBus(t, BusOptions{})
 	conn, err := b.Connect()
 	if err != nil {
