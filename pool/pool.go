@@ -11,11 +11,11 @@
 //     requests included, until its holder releases it (libvirt would share
 //     it in private mode with mixed virtualport types; we do not).
 //
-// The choice and the count updates cost O(log n) in the pool size: a
-// segment tree over the devices keeps, at every node, the minimum of the
-// packed key (connections<<32 | pool index) of the devices below it, with
-// exclusively held devices keyed above every real count. The root is
-// therefore the device to hand out, and one update walks leaf to root.
+// The choice and the count updates cost O(log n) in the pool size: an
+// 8-ary min-tree over the devices keeps, at every node, the minimum packed
+// key (connections<<32 | pool index) below it, with exclusively held
+// devices keyed above every real count. The root is therefore the device
+// to hand out, and one update walks leaf to root, one cache line per level.
 //
 // A Pool is safe for concurrent use.
 package pool
@@ -40,25 +40,43 @@ type Pool struct {
 	mu      sync.Mutex
 	network string
 
-	devs  []string       // pool order; empty for a host-bridge network
-	index map[string]int // device → position in devs
-	conns []uint32       // connections per device
-	held  []bool         // held exclusively
-	tree  []uint64       // segment tree; leaves at size+i; see package doc
-	size  int            // leaves (a power of two ≥ len(devs))
+	devs  []string         // pool order; empty for a host-bridge network
+	index map[string]int32 // device → position in devs
+
+	// levels is the min-tree. levels[0] holds one key per device (see
+	// leafKey), the only copy of its count and hold; levels[k+1][j] is the
+	// minimum of levels[k][8j:8j+8]; the last level's [0] is the root. Every
+	// level is padded with padKey to a whole number of 8-key groups, so one
+	// update reads one cache line per level: 6 levels for 65,536 devices, and
+	// all levels above the leaves fit in 80 KiB.
+	levels [][]uint64
 
 	allocs map[string]alloc // by key (domainUUID/MAC)
 }
 
 type alloc struct {
-	dev       int // index into devs; -1 on a host-bridge network
+	dev       int32 // index into devs; -1 on a host-bridge network
 	exclusive bool
 }
 
 const (
-	heldCount = math.MaxUint32 // key count of an exclusively held device
-	padKey    = math.MaxUint64 // key of a tree leaf past the last device
+	fanout    = 8              // keys per 64-byte cache line
+	heldCount = math.MaxUint32 // count field of an exclusively held device
+	padKey    = math.MaxUint64 // key of a slot past the last device
 )
+
+// leafKey packs what the choice needs into one comparable word: the count
+// in the high half (heldCount when held, so a held device sorts after every
+// free one) and the pool index in the low half (ties go to the earliest).
+// A held device has exactly one connection: it was free when taken and
+// nobody joins it. Counts cannot reach heldCount: that would take 2^32
+// interfaces on one device.
+func leafKey(i int, count uint32, held bool) uint64 {
+	if held {
+		count = heldCount
+	}
+	return uint64(count)<<32 | uint64(i)
+}
 
 // New makes the pool of network with the given devices, in pool order. nil
 // or empty devices means a host-bridge network: only connections are counted.
@@ -66,7 +84,12 @@ const (
 // ignored here so the index stays consistent.
 func New(network string, devices []string) *Pool {
 	p := &Pool{network: network, allocs: map[string]alloc{}}
-	p.setDevices(dedup(devices), nil, nil)
+	devs := dedup(devices)
+	keys := make([]uint64, len(devs))
+	for i := range devs {
+		keys[i] = leafKey(i, 0, false)
+	}
+	p.setDevices(devs, keys)
 	return p
 }
 
@@ -82,56 +105,69 @@ func dedup(devices []string) []string {
 	return out
 }
 
-// setDevices installs devs with the given per-device counts and holds
-// (nil = all zero) and rebuilds the tree in O(n).
-func (p *Pool) setDevices(devs []string, conns []uint32, held []bool) {
-	n := len(devs)
-	if conns == nil {
-		conns = make([]uint32, n)
-	}
-	if held == nil {
-		held = make([]bool, n)
-	}
-	p.devs, p.conns, p.held = devs, conns, held
-	p.index = make(map[string]int, n)
+// setDevices installs devs with their leaf keys and builds the tree in O(n).
+func (p *Pool) setDevices(devs []string, keys []uint64) {
+	p.devs = devs
+	p.index = make(map[string]int32, len(devs))
 	for i, d := range devs {
-		p.index[d] = i
+		p.index[d] = int32(i)
 	}
-	p.size = 1
-	for p.size < n {
-		p.size <<= 1
+	p.levels = nil
+	if len(devs) == 0 {
+		return
 	}
-	p.tree = make([]uint64, 2*p.size)
-	for i := range p.size {
-		p.tree[p.size+i] = padKey
-		if i < n {
-			p.tree[p.size+i] = p.key(i)
+	lvl := padded(len(keys))
+	copy(lvl, keys)
+	p.levels = [][]uint64{lvl}
+	for c := len(keys); c > 1; {
+		c = (c + fanout - 1) / fanout
+		next := padded(c)
+		for j := range c {
+			next[j] = min8(lvl[j*fanout:])
 		}
-	}
-	for j := p.size - 1; j >= 1; j-- {
-		p.tree[j] = min(p.tree[2*j], p.tree[2*j+1])
+		p.levels = append(p.levels, next)
+		lvl = next
 	}
 }
 
-func (p *Pool) key(i int) uint64 {
-	c := uint64(p.conns[i])
-	if p.held[i] {
-		c = heldCount
+// padded returns n slots rounded up to whole groups, all padKey.
+func padded(n int) []uint64 {
+	s := make([]uint64, (n+fanout-1)/fanout*fanout)
+	for i := range s {
+		s[i] = padKey
 	}
-	return c<<32 | uint64(i)
+	return s
 }
 
-// update re-keys device i and fixes its ancestors.
-func (p *Pool) update(i int) {
-	j := p.size + i
-	p.tree[j] = p.key(i)
-	for j > 1 {
-		j >>= 1
-		m := min(p.tree[2*j], p.tree[2*j+1])
-		if p.tree[j] == m {
+func min8(s []uint64) uint64 {
+	g := (*[fanout]uint64)(s)
+	return min(min(min(g[0], g[1]), min(g[2], g[3])), min(min(g[4], g[5]), min(g[6], g[7])))
+}
+
+func (p *Pool) root() uint64 { return p.levels[len(p.levels)-1][0] }
+
+// count and held decode device i's leaf.
+func (p *Pool) count(i int) uint32 {
+	c := uint32(p.levels[0][i] >> 32)
+	if c == heldCount {
+		return 1
+	}
+	return c
+}
+
+func (p *Pool) held(i int) bool { return uint32(p.levels[0][i]>>32) == heldCount }
+
+// set re-keys device i and fixes its ancestors: O(log₈ n).
+func (p *Pool) set(i int, count uint32, held bool) {
+	idx := i
+	p.levels[0][idx] = leafKey(i, count, held)
+	for k := 1; k < len(p.levels); k++ {
+		m := min8(p.levels[k-1][idx&^(fanout-1):])
+		idx /= fanout
+		if p.levels[k][idx] == m {
 			break // unchanged here, so unchanged above
 		}
-		p.tree[j] = m
+		p.levels[k][idx] = m
 	}
 }
 
@@ -149,8 +185,8 @@ func (p *Pool) Allocate(key string, exclusive bool) (string, error) {
 		p.allocs[key] = alloc{dev: -1}
 		return "", nil
 	}
-	best := p.tree[1]
-	count, i := best>>32, int(uint32(best))
+	best := p.root()
+	count, i := uint32(best>>32), int(uint32(best))
 	switch {
 	case exclusive && count != 0:
 		return "", apierr.New(apierr.PoolExhausted,
@@ -164,15 +200,11 @@ func (p *Pool) Allocate(key string, exclusive bool) (string, error) {
 }
 
 func (p *Pool) take(key string, i int, exclusive bool) {
-	p.allocs[key] = alloc{dev: i, exclusive: exclusive}
-	p.conns[i]++
-	if exclusive {
-		p.held[i] = true
-	}
-	p.update(i)
+	p.allocs[key] = alloc{dev: int32(i), exclusive: exclusive}
+	p.set(i, p.count(i)+1, exclusive)
 }
 
-func (p *Pool) name(i int) string {
+func (p *Pool) name(i int32) string {
 	if i < 0 {
 		return ""
 	}
@@ -203,16 +235,17 @@ func (p *Pool) Claim(key, dev string, exclusive bool) error {
 		p.allocs[key] = alloc{dev: -1}
 		return nil
 	}
-	i, ok := p.index[dev]
+	j, ok := p.index[dev]
+	i := int(j)
 	switch {
 	case !ok:
 		return apierr.New(apierr.NotFound, "network '%s' has no device '%s' in its pool (interface %s)", p.network, dev, key)
-	case p.held[i]:
+	case p.held(i):
 		return apierr.New(apierr.Conflict, "network '%s': device '%s' is held exclusively by another interface, cannot claim it for %s",
 			p.network, dev, key)
-	case exclusive && p.conns[i] > 0:
+	case exclusive && p.count(i) > 0:
 		return apierr.New(apierr.Conflict, "network '%s': device '%s' already has %d connection(s), cannot claim it exclusively for %s",
-			p.network, dev, p.conns[i], key)
+			p.network, dev, p.count(i), key)
 	}
 	p.take(key, i, exclusive)
 	return nil
@@ -228,12 +261,9 @@ func (p *Pool) Release(key string) bool {
 		return false
 	}
 	delete(p.allocs, key)
-	if a.dev >= 0 {
-		p.conns[a.dev]--
-		if a.exclusive {
-			p.held[a.dev] = false
-		}
-		p.update(a.dev)
+	if i := int(a.dev); i >= 0 {
+		// An exclusive holder was the device's only connection.
+		p.set(i, p.count(i)-1, false)
 	}
 	return true
 }
@@ -255,7 +285,7 @@ func (p *Pool) Devices() []DeviceCount {
 	}
 	out := make([]DeviceCount, len(p.devs))
 	for i, d := range p.devs {
-		out[i] = DeviceCount{Device: d, Connections: uint(p.conns[i])}
+		out[i] = DeviceCount{Device: d, Connections: uint(p.count(i))}
 	}
 	return out
 }
@@ -278,8 +308,8 @@ func (p *Pool) SetDevices(devices []string) error {
 	}
 	var busy []string
 	for i, d := range p.devs {
-		if _, kept := newIndex[d]; !kept && p.conns[i] > 0 {
-			busy = append(busy, fmt.Sprintf("'%s' (%d connection(s))", d, p.conns[i]))
+		if _, kept := newIndex[d]; !kept && p.count(i) > 0 {
+			busy = append(busy, fmt.Sprintf("'%s' (%d connection(s))", d, p.count(i)))
 		}
 	}
 	if len(busy) > 0 {
@@ -291,14 +321,16 @@ func (p *Pool) SetDevices(devices []string) error {
 			p.network, noun, strings.Join(busy, ", "))
 	}
 
-	conns := make([]uint32, len(devs))
-	held := make([]bool, len(devs))
-	moved := make([]int, len(p.devs)) // old index → new index, -1 gone
+	keys := make([]uint64, len(devs))
+	for j := range devs {
+		keys[j] = leafKey(j, 0, false)
+	}
+	moved := make([]int32, len(p.devs)) // old index → new index, -1 gone
 	for i, d := range p.devs {
 		moved[i] = -1
 		if j, ok := newIndex[d]; ok {
-			moved[i] = j
-			conns[j], held[j] = p.conns[i], p.held[i]
+			moved[i] = int32(j)
+			keys[j] = leafKey(j, p.count(i), p.held(i))
 		}
 	}
 	for k, a := range p.allocs {
@@ -308,6 +340,6 @@ func (p *Pool) SetDevices(devices []string) error {
 			p.allocs[k] = a
 		}
 	}
-	p.setDevices(devs, conns, held)
+	p.setDevices(devs, keys)
 	return nil
 }

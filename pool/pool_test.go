@@ -388,7 +388,7 @@ func (m *model) release(key string) bool {
 }
 
 func TestMatchesModel(t *testing.T) {
-	for _, n := range []int{1, 2, 3, 7, 8, 9, 33} {
+	for _, n := range []int{1, 2, 3, 7, 8, 9, 33, 64, 65, 513, 600} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(n), 42))
 			devs := devices("d", n)
