@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
@@ -59,6 +60,9 @@ type Plumber struct {
 	nsPath string         // "" = the namespace New was called in
 	ns     netns.NsHandle // the target namespace, open until Close
 	h      *netlink.Handle
+	// raw is a second route socket in the namespace for requests the
+	// netlink library has no call for (kernel-filtered link dumps).
+	raw map[int]*nl.SocketHandle
 
 	// macMu serialises the operations that change a pool device's MAC
 	// (passthrough create, RestoreMAC). Without it two passthrough creates
@@ -105,7 +109,16 @@ func New(netnsPath string) (*Plumber, error) {
 			return err
 		}
 		p.h = h
-		return nil
+		s, err := nl.GetNetlinkSocketAt(p.ns, netns.None(), unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		p.raw = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}}
+		tv := unix.NsecToTimeval(socketTimeout.Nanoseconds())
+		if err := s.SetSendTimeout(&tv); err != nil {
+			return err
+		}
+		return s.SetReceiveTimeout(&tv)
 	})
 	if err == nil {
 		err = p.h.SetSocketTimeout(socketTimeout)
@@ -123,6 +136,10 @@ func (p *Plumber) Close() error {
 		p.h.Close()
 		p.h = nil
 	}
+	for _, sh := range p.raw {
+		sh.Close()
+	}
+	p.raw = nil
 	if p.ns.IsOpen() {
 		err := p.ns.Close()
 		p.ns = netns.None()
@@ -181,8 +198,13 @@ func (p *Plumber) CreateMacvtap(name, lower, mode, mac string) (savedMAC string,
 	if !found {
 		return "", plumbErr("cannot create %s: pool device '%s' does not exist%s", what, lower, p.where())
 	}
-	if err := p.checkLowerFree(low, passthrough, what); err != nil {
-		return "", err
+	if passthrough {
+		// Checked before the device's MAC is touched: the kernel would
+		// refuse only after that, and the MAC of a device carrying other
+		// guests must not flip even briefly.
+		if err := p.checkLowerFree(low, true, what); err != nil {
+			return "", err
+		}
 	}
 
 	rev := &reverter{}
@@ -208,6 +230,13 @@ func (p *Plumber) CreateMacvtap(name, lower, mode, mac string) (savedMAC string,
 	if err := p.h.LinkAdd(mv); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return "", plumbErr("cannot create %s: a link of that name already exists", what)
+		}
+		if !passthrough && errors.Is(err, unix.EINVAL) {
+			// Other modes skip the up-front check (nothing was changed
+			// yet); find out now whether a passthrough macvtap is the cause.
+			if cerr := p.checkLowerFree(low, false, what); cerr != nil {
+				return "", cerr
+			}
 		}
 		return "", plumbErr("cannot create %s on device '%s' (mode %s): %v%s", what, lower, mode, errText(err), p.lowerHint(low, err))
 	}
@@ -235,14 +264,20 @@ func (p *Plumber) CreateMacvtap(name, lower, mode, mac string) (savedMAC string,
 
 // checkLowerFree refuses a device the kernel would refuse too, but with a
 // message naming the link in the way: a passthrough macvtap owns its device
-// alone.
+// alone. It reads only macvtap and macvlan links (kernel-filtered dumps), so
+// its cost does not grow with the host's other links (e.g. thousands of
+// SR-IOV VFs).
 func (p *Plumber) checkLowerFree(low netlink.Link, passthrough bool, what string) error {
-	links, err := p.linkList()
-	if err != nil {
-		return plumbErr("cannot create %s: listing links: %v", what, errText(err))
+	var uppers []netlink.Link
+	for _, kind := range []string{"macvtap", "macvlan"} {
+		links, err := p.linksOfKind(kind)
+		if err != nil {
+			return plumbErr("cannot create %s: listing %s links: %v", what, kind, errText(err))
+		}
+		uppers = append(uppers, links...)
 	}
 	var others []string
-	for _, l := range links {
+	for _, l := range uppers {
 		a := l.Attrs()
 		if a.ParentIndex != low.Attrs().Index || a.Index == low.Attrs().Index {
 			continue
@@ -253,8 +288,6 @@ func (p *Plumber) checkLowerFree(low netlink.Link, passthrough bool, what string
 			m = v.Mode
 		case *netlink.Macvlan:
 			m = v.Mode
-		default:
-			continue
 		}
 		if m == netlink.MACVLAN_MODE_PASSTHRU {
 			return plumbErr("cannot create %s: device '%s' already carries passthrough %s '%s'", what, low.Attrs().Name, l.Type(), a.Name)
@@ -531,6 +564,41 @@ func (p *Plumber) linkByName(name string) (netlink.Link, bool, error) {
 
 func (p *Plumber) linkList() ([]netlink.Link, error) {
 	return retryDump(p.h.LinkList)
+}
+
+// linksOfKind lists the links of one kind (e.g. "macvtap"). The kernel
+// filters the dump by IFLA_INFO_KIND; the kind is checked here again since a
+// kernel that does not know the kind sends every link.
+func (p *Plumber) linksOfKind(kind string) ([]netlink.Link, error) {
+	return retryDump(func() ([]netlink.Link, error) {
+		req := &nl.NetlinkRequest{
+			NlMsghdr: unix.NlMsghdr{
+				Len:   uint32(unix.SizeofNlMsghdr),
+				Type:  uint16(unix.RTM_GETLINK),
+				Flags: unix.NLM_F_REQUEST | unix.NLM_F_DUMP,
+			},
+			Sockets: p.raw,
+		}
+		req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+		info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
+		info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated(kind))
+		req.AddData(info)
+		msgs, execErr := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWLINK)
+		if execErr != nil && !errors.Is(execErr, netlink.ErrDumpInterrupted) {
+			return nil, execErr
+		}
+		var res []netlink.Link
+		for _, m := range msgs {
+			l, err := netlink.LinkDeserialize(nil, m)
+			if err != nil {
+				return nil, err
+			}
+			if l.Type() == kind || (kind == "tun" && l.Type() == "tuntap") {
+				res = append(res, l)
+			}
+		}
+		return res, execErr
+	})
 }
 
 // retryDump runs dump until the kernel reports a consistent result, at most

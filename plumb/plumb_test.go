@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -31,7 +32,7 @@ type fixture struct {
 	p  *Plumber
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	hostBefore := testenv.HostSnapshot(t)
 	t.Cleanup(func() {
@@ -556,4 +557,40 @@ func TestListUnderChurn(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	t.Logf("interrupted dumps retried: %d", dumpRetries.Load()-retriesBefore)
+}
+
+func TestLinksOfKind(t *testing.T) {
+	f := newFixture(t)
+	for i, mode := range []string{"vepa", "bridge"} {
+		if _, err := f.p.CreateMacvtap(fmt.Sprintf("vswtap%d", i), "eth0", mode, fmt.Sprintf("52:54:00:00:00:%02x", i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ml := &netlink.Macvlan{LinkAttrs: netlink.LinkAttrs{Name: "mvl0", ParentIndex: f.ns.Link(t, "eth1").Attrs().Index}, Mode: netlink.MACVLAN_MODE_VEPA}
+	if err := f.ns.Handle().LinkAdd(ml); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.p.CreateTap(target, "br0", guest, 1); err != nil {
+		t.Fatal(err)
+	}
+	for kind, want := range map[string]string{
+		"macvtap": "vswtap0,vswtap1",
+		"macvlan": "mvl0",
+		"tun":     target,
+		"veth":    "eth0,eth1,wire0,wire1",
+		"bridge":  "br0",
+	} {
+		links, err := f.p.linksOfKind(kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, l := range links {
+			names = append(names, l.Attrs().Name)
+		}
+		sort.Strings(names)
+		if got := strings.Join(names, ","); got != want {
+			t.Errorf("linksOfKind(%s) = %s, want %s", kind, got, want)
+		}
+	}
 }
