@@ -46,6 +46,14 @@ var hostNetns struct {
 }
 
 func init() {
+	// Keep the main thread for the main goroutine alone. A goroutine that
+	// ends locked to a thread in the wrong namespace gets that thread
+	// destroyed — except the main thread, which Go can only wedge, leaving
+	// the process's /proc/PID/ns/net pointing elsewhere. Pinning main here
+	// (init runs on the main thread) means no other goroutine ever runs on
+	// it, so that case cannot arise in a test binary using these helpers.
+	runtime.LockOSThread()
+
 	var st unix.Stat_t
 	if err := unix.Stat("/proc/self/ns/net", &st); err != nil {
 		hostNetns.err = err
@@ -439,19 +447,32 @@ func HostSnapshot(t testing.TB) Snapshot {
 // enters a namespace must switch back, or let its thread die.
 func CheckThreadsInHostNetns(t testing.TB) {
 	t.Helper()
-	if hostNetns.err != nil {
-		t.Fatalf("reading the process's network namespace at start: %v", hostNetns.err)
+	stray, err := ThreadsOutsideHostNetns()
+	if err != nil {
+		t.Fatal(err)
 	}
+	for _, s := range stray {
+		t.Errorf("%s", s)
+	}
+}
+
+// ThreadsOutsideHostNetns describes each thread of the process that is not
+// in the network namespace the process started in (nil if none).
+func ThreadsOutsideHostNetns() ([]string, error) {
+	if hostNetns.err != nil {
+		return nil, fmt.Errorf("reading the process's network namespace at start: %w", hostNetns.err)
+	}
+	var stray []string
 	var st unix.Stat_t
 	if err := unix.Stat("/proc/self/ns/net", &st); err != nil {
-		t.Fatalf("reading /proc/self/ns/net: %v", err)
+		return nil, fmt.Errorf("reading /proc/self/ns/net: %w", err)
 	}
 	if st.Dev != hostNetns.dev || st.Ino != hostNetns.ino {
-		t.Errorf("the main thread left the process's network namespace (inode %d, was %d)", st.Ino, hostNetns.ino)
+		stray = append(stray, fmt.Sprintf("the main thread left the process's network namespace (inode %d, was %d)", st.Ino, hostNetns.ino))
 	}
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
-		t.Fatalf("listing threads: %v", err)
+		return nil, fmt.Errorf("listing threads: %w", err)
 	}
 	for _, task := range tasks {
 		var st unix.Stat_t
@@ -460,10 +481,11 @@ func CheckThreadsInHostNetns(t testing.TB) {
 			continue // the thread exited meanwhile
 		}
 		if err != nil {
-			t.Fatalf("reading thread %s's namespace: %v", task.Name(), err)
+			return nil, fmt.Errorf("reading thread %s's namespace: %w", task.Name(), err)
 		}
 		if st.Dev != hostNetns.dev || st.Ino != hostNetns.ino {
-			t.Errorf("thread %s is in network namespace inode %d, not the process's %d", task.Name(), st.Ino, hostNetns.ino)
+			stray = append(stray, fmt.Sprintf("thread %s is in network namespace inode %d, not the process's %d", task.Name(), st.Ino, hostNetns.ino))
 		}
 	}
+	return stray, nil
 }
