@@ -336,6 +336,24 @@ func TestSetDevices(t *testing.T) {
 	}
 }
 
+func TestSetDevicesToHostBridgeWhenIdle(t *testing.T) {
+	p := New("blue", []string{"eth0", "eth1"})
+	mustAllocate(t, p, "a", false)
+	if err := p.SetDevices(nil); apierr.KindOf(err) != apierr.InUse {
+		t.Fatalf("SetDevices(nil) with eth0 in use: %v", err)
+	}
+	p.Release("a")
+	if err := p.SetDevices(nil); err != nil {
+		t.Fatal(err)
+	}
+	if p.Devices() != nil {
+		t.Fatalf("Devices %v", p.Devices())
+	}
+	if dev := mustAllocate(t, p, "b", false); dev != "" || p.Connections() != 1 {
+		t.Fatalf("host bridge gave %q, connections %d", dev, p.Connections())
+	}
+}
+
 func TestDuplicateDevicesIgnored(t *testing.T) {
 	p := New("blue", []string{"eth0", "eth1", "eth0"})
 	if got := p.Devices(); len(got) != 2 {

@@ -312,6 +312,23 @@ func TestMergeLayers(t *testing.T) {
 	}
 }
 
+func TestEmptyVirtualPortChangesNothing(t *testing.T) {
+	n := redVEPA()
+	n.Portgroups[1].VirtualPort = &vport.VirtualPort{Params: &vport.Params{}}
+	r, err := Resolve(n, "engineering", &vport.VirtualPort{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := qbg("11", "1193047", "2", r.VirtualPort.Get("instanceid"))
+	if !reflect.DeepEqual(r.VirtualPort, want) {
+		t.Fatalf("virtualport\n got %s\nwant %s", r.VirtualPort.Format(""), want.Format(""))
+	}
+	r, err = Resolve(pool(netdef.ModeVEPA, nil), "", &vport.VirtualPort{})
+	if err != nil || r.VirtualPort != nil {
+		t.Fatalf("empty interface port on a network without one: %+v %v", r, err)
+	}
+}
+
 func TestInputsNotMutated(t *testing.T) {
 	n := redVEPA()
 	n.VirtualPort = qbg("0x0b", "1193047", "2", "")
