@@ -193,7 +193,7 @@ func TestRoundTripShapes(t *testing.T) {
 	}{
 		{
 			name: "libvirt order: mac first, existing target",
-			doc: dom("", "<interface type='network'>\n      <mac address='52:54:00:e5:48:58'/>\n      <source network='red'/>\n      <target dev='vnet0'/>\n      <model type='virtio'/>\n    </interface>"),
+			doc:  dom("", "<interface type='network'>\n      <mac address='52:54:00:e5:48:58'/>\n      <source network='red'/>\n      <target dev='vnet0'/>\n      <model type='virtio'/>\n    </interface>"),
 			inB: []string{"<target dev='vsw525400e54858' managed='no'/>", "<virtswitch:fragment at='1' element='source'/>",
 				"<virtswitch:fragment at='1'>&#10;      &lt;target dev='vnet0'/&gt;</virtswitch:fragment>"},
 			notInB: []string{"vnet0'/>"},
