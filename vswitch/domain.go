@@ -179,25 +179,24 @@ func (s *Switch) Release(uuid string) error {
 	unlock := s.domains.lock(uuid)
 	defer unlock()
 	s.defs.RLock()
-	changed, err := s.releaseLocked(uuid)
+	b, err := s.state.Read(uuid)
+	var changed []string
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		s.clearPending(uuid)
+		s.defs.RUnlock()
+		return nil
+	case err != nil:
+		err = apierr.Wrap(err, apierr.Plumbing, "domain %s", uuid)
+	default:
+		changed, err = s.teardownLocked(uuid, b, true)
+	}
 	s.defs.RUnlock()
 	s.networksChanged(changed)
 	if err == nil && s.obs != nil {
 		s.obs.DomainReleased(uuid)
 	}
 	return err
-}
-
-func (s *Switch) releaseLocked(uuid string) ([]string, error) {
-	b, err := s.state.Read(uuid)
-	if errors.Is(err, fs.ErrNotExist) {
-		s.clearPending(uuid)
-		return nil, nil
-	}
-	if err != nil {
-		return nil, apierr.Wrap(err, apierr.Plumbing, "domain %s", uuid)
-	}
-	return s.teardownLocked(uuid, b, true)
 }
 
 // teardownLocked deletes the links a state file records, restores saved

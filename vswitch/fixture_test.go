@@ -1,0 +1,274 @@
+package vswitch
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/virtswitch/virtswitch/plumb"
+	"github.com/virtswitch/virtswitch/testenv"
+	"github.com/virtswitch/virtswitch/xmlrewrite"
+)
+
+// The seed's three networks, on fake NICs (veths) in a test namespace.
+const (
+	vepaNet = `<network>
+  <name>red-vepa</name>
+  <forward mode='vepa'>
+    <interface dev='eth10'/>
+    <interface dev='eth11'/>
+  </forward>
+  <virtualport type='802.1Qbg'>
+    <parameters managerid='11' typeid='1193047' typeidversion='2'/>
+  </virtualport>
+  <portgroup name='accounting' default='yes'>
+    <virtualport>
+      <parameters typeid='22'/>
+    </virtualport>
+  </portgroup>
+  <portgroup name='engineering'>
+    <virtualport>
+      <parameters typeid='33'/>
+    </virtualport>
+  </portgroup>
+</network>`
+	bridgeNet = `<network>
+  <name>red-bridge</name>
+  <forward mode='bridge'/>
+  <bridge name='br0'/>
+</network>`
+)
+
+// passNet is the passthrough pool of 8 (eth20..eth27).
+var passNet = func() string {
+	var b strings.Builder
+	b.WriteString("<network>\n  <name>red-pass</name>\n  <forward mode='passthrough'>\n")
+	for i := range 8 {
+		fmt.Fprintf(&b, "    <interface dev='eth2%d'/>\n", i)
+	}
+	b.WriteString("  </forward>\n</network>")
+	return b.String()
+}()
+
+// fixture: a namespace with the NICs and the bridge, a config dir with the
+// three networks defined, a state dir and a libvirt state dir.
+type fixture struct {
+	ns        *testenv.NetNS
+	plumber   *plumb.Plumber
+	configDir string
+	stateDir  string
+	libvirt   string
+	sw        *Switch
+	obs       *recorder
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	testenv.RequireRoot(t)
+	f := &fixture{ns: testenv.NewNetNS(t)}
+	for i := range 2 {
+		f.ns.AddVeth(t, fmt.Sprintf("eth1%d", i), fmt.Sprintf("wire1%d", i))
+	}
+	for i := range 8 {
+		dev := fmt.Sprintf("eth2%d", i)
+		f.ns.AddVeth(t, dev, fmt.Sprintf("wire2%d", i))
+		f.ns.SetMAC(t, dev, fmt.Sprintf("02:00:00:00:20:%02x", i))
+	}
+	f.ns.AddBridge(t, "br0")
+	f.ns.SetMAC(t, "br0", "02:00:00:00:bb:01")
+	p, err := plumb.New(f.ns.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	f.plumber = p
+	root := t.TempDir()
+	f.configDir = filepath.Join(root, "networks")
+	f.stateDir = filepath.Join(root, "state")
+	f.libvirt = filepath.Join(root, "libvirt")
+	os.MkdirAll(f.libvirt, 0o755)
+	f.sw = f.open(t)
+	for _, n := range []string{vepaNet, passNet, bridgeNet} {
+		if _, err := f.sw.Define([]byte(n)); err != nil {
+			t.Fatalf("Define: %v", err)
+		}
+	}
+	return f
+}
+
+// open makes a new Switch on the fixture's dirs (a daemon (re)start).
+func (f *fixture) open(t *testing.T) *Switch {
+	t.Helper()
+	f.obs = &recorder{}
+	sw, err := Open(Config{
+		ConfigDir:       f.configDir,
+		StateDir:        f.stateDir,
+		LibvirtStateDir: f.libvirt,
+		Plumber:         f.plumber,
+		Observer:        f.obs,
+		Logger:          slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sw
+}
+
+// restart simulates a daemon restart: a fresh Switch that recovers.
+func (f *fixture) restart(t *testing.T) {
+	t.Helper()
+	f.sw = f.open(t)
+	if err := f.sw.Recover(); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+}
+
+// guest is a domain document in Form A plus its encoding.
+type guest struct {
+	name, uuid string
+	formA      string
+	formB      []byte
+}
+
+func newGuest(t *testing.T, f *fixture, name, uuid string, ifaces ...string) *guest {
+	t.Helper()
+	doc := fmt.Sprintf(`<domain type='kvm'>
+  <name>%s</name>
+  <uuid>%s</uuid>
+  <memory unit='KiB'>131072</memory>
+  <os>
+    <type arch='x86_64'>hvm</type>
+  </os>
+  <devices>
+%s
+  </devices>
+</domain>
+`, name, uuid, strings.Join(ifaces, "\n"))
+	out, changed, err := xmlrewrite.Encode([]byte(doc), f.sw.HasNetwork)
+	if err != nil || !changed {
+		t.Fatalf("Encode(%s): changed=%v err=%v", name, changed, err)
+	}
+	return &guest{name: name, uuid: uuid, formA: doc, formB: out}
+}
+
+func iface(network, portgroup, mac, vport string) string {
+	pg := ""
+	if portgroup != "" {
+		pg = fmt.Sprintf(" portgroup='%s'", portgroup)
+	}
+	return fmt.Sprintf(`    <interface type='network'>
+      <source network='%s'%s/>
+      <mac address='%s'/>%s
+      <model type='virtio'/>
+    </interface>`, network, pg, mac, vport)
+}
+
+// run pretends libvirt runs g: a process whose command line carries the
+// UUID (as QEMU's -uuid does) and NAME.pid in the libvirt state dir. The
+// returned func stops it (the guest dies) and removes the pid file.
+func (f *fixture) run(t *testing.T, g *guest) (stop func()) {
+	t.Helper()
+	return startFakeQEMU(t, f.libvirt, g.name, g.uuid)
+}
+
+func startFakeQEMU(t *testing.T, libvirtDir, name, uuid string) func() {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", "sleep 600; :", "qemu-"+name, "-uuid", uuid)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pidfile := filepath.Join(libvirtDir, name+".pid")
+	if err := os.WriteFile(pidfile, []byte(fmt.Sprintf("%d\n", cmd.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			cmd.Wait()
+			os.Remove(pidfile)
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// counts is a compact view of every network's counts:
+// "red-bridge=1 red-pass=1[eth20:1] red-vepa=2[eth10:1 eth11:1]".
+func counts(sw *Switch) string {
+	var parts []string
+	for _, n := range sw.Networks() {
+		s := fmt.Sprintf("%s=%d", n.Name, n.Connections)
+		var devs []string
+		for _, d := range n.Devices {
+			if d.Connections > 0 {
+				devs = append(devs, fmt.Sprintf("%s:%d", d.Device, d.Connections))
+			}
+		}
+		if len(devs) > 0 {
+			s += "[" + strings.Join(devs, " ") + "]"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " ")
+}
+
+func stateFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(dir, "domains"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// recorder is an Observer that remembers what it was told.
+type recorder struct {
+	mu       sync.Mutex
+	networks map[string]int
+	prepared []string
+	released []string
+}
+
+func (r *recorder) NetworksChanged(names []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.networks == nil {
+		r.networks = map[string]int{}
+	}
+	for _, n := range names {
+		r.networks[n]++
+	}
+}
+
+func (r *recorder) DomainPrepared(uuid, name string) {
+	r.mu.Lock()
+	r.prepared = append(r.prepared, uuid)
+	r.mu.Unlock()
+}
+
+func (r *recorder) DomainReleased(uuid string) {
+	r.mu.Lock()
+	r.released = append(r.released, uuid)
+	r.mu.Unlock()
+}
+
+// testWriter sends the Switch's log to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
