@@ -156,7 +156,8 @@ func (p *Plumber) where() string {
 }
 
 // CreateMacvtap creates macvtap name on pool device lower in mode (vepa,
-// private, bridge, passthrough), with MAC mac, and brings it up.
+// private, bridge, passthrough), with MAC mac, and brings it up (and the
+// device too if it was down).
 //
 // passthrough: the device's own MAC is returned as savedMAC and the device
 // takes the guest MAC (a passthru macvtap shares its device's MAC); the
@@ -252,6 +253,15 @@ func (p *Plumber) CreateMacvtap(name, lower, mode, mac string) (savedMAC string,
 	}
 	rev.add(fmt.Sprintf("deleting %s", what), func() error { return p.delLink(created) })
 
+	// A macvtap on a down device has no carrier; libvirt brings the device
+	// of a direct interface up too (after its MAC was set, as here). It is
+	// not taken down again on Delete, as in libvirt.
+	if low.Attrs().Flags&net.FlagUp == 0 {
+		if err := p.h.LinkSetUp(low); err != nil {
+			return "", plumbErr("cannot create %s: bringing up device '%s': %v", what, lower, errText(err))
+		}
+		rev.add(fmt.Sprintf("setting device '%s' down again", lower), func() error { return p.h.LinkSetDown(low) })
+	}
 	if err := p.h.LinkSetUp(created); err != nil {
 		return "", plumbErr("cannot bring up %s on device '%s': %v%s", what, lower, errText(err), p.upHint(low, hw, err))
 	}

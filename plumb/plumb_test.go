@@ -203,6 +203,48 @@ func TestPassthroughMACRoundTrip(t *testing.T) {
 	}
 }
 
+// A pool device that is down is brought up with the macvtap (a macvtap on a
+// down device has no carrier), and taken down again if the create fails.
+func TestDownDeviceBroughtUp(t *testing.T) {
+	for _, mode := range Modes {
+		t.Run(mode, func(t *testing.T) {
+			f := newFixture(t)
+			if err := f.ns.Handle().LinkSetDown(f.ns.Link(t, "eth1")); err != nil {
+				t.Fatal(err)
+			}
+			before := f.ns.Snapshot(t)
+			// Fails on the way up, after the device was brought up: the
+			// MAC is the device's own. Passthrough accepts that MAC, so it
+			// fails on a bridge port instead (after its MAC change).
+			failMAC := "02:00:00:00:aa:02"
+			if mode == "passthrough" {
+				if err := f.ns.Handle().LinkSetMaster(f.ns.Link(t, "eth1"), f.ns.Link(t, "br0")); err != nil {
+					t.Fatal(err)
+				}
+				before = f.ns.Snapshot(t)
+				failMAC = guest
+			}
+			if _, err := f.p.CreateMacvtap(target, "eth1", mode, failMAC); err == nil {
+				t.Fatalf("create with %s on eth1 succeeded, want a failure", failMAC)
+			}
+			if d := testenv.Diff(before, f.ns.Snapshot(t)); d != "" {
+				t.Fatalf("failed create changed the namespace:\n%s", d)
+			}
+			if mode == "passthrough" {
+				if err := f.ns.Handle().LinkSetNoMaster(f.ns.Link(t, "eth1")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := f.p.CreateMacvtap(target, "eth1", mode, "52:54:00:00:00:09"); err != nil {
+				t.Fatal(err)
+			}
+			if f.ns.Snapshot(t)["eth1"].Up != true {
+				t.Errorf("device eth1 still down after CreateMacvtap")
+			}
+		})
+	}
+}
+
 func TestCreateTap(t *testing.T) {
 	for _, tc := range []struct {
 		queues int
