@@ -38,7 +38,7 @@ func hostBridge() *netdef.Network {
 	return &netdef.Network{Name: "red-network", Mode: netdef.ModeBridge, Bridge: "br0"}
 }
 
-func pool(mode string, vp *vport.VirtualPort, pgs ...netdef.Portgroup) *netdef.Network {
+func poolNet(mode string, vp *vport.VirtualPort, pgs ...netdef.Portgroup) *netdef.Network {
 	return &netdef.Network{Name: "blue", Mode: mode, Devices: []string{"eth10", "eth11"}, VirtualPort: vp, Portgroups: pgs}
 }
 
@@ -129,27 +129,27 @@ func TestResolveErrors(t *testing.T) {
 			"network 'red-network' portgroup 'engineering': <virtualport> of the interface conflicts with portgroup 'engineering': attempt to merge virtualports with mismatched typeids (1193047 and 33)"},
 		{"interface managerid vs network", redVEPA(), "", typeless(vport.Params{ManagerID: "12"}), apierr.Conflict,
 			"network 'red-network' portgroup 'accounting': <virtualport> of the interface conflicts with the network: attempt to merge virtualports with mismatched managerids (12 and 11)"},
-		{"interface instanceid vs portgroup", pool(netdef.ModeVEPA, qbg("1", "2", "3", ""),
+		{"interface instanceid vs portgroup", poolNet(netdef.ModeVEPA, qbg("1", "2", "3", ""),
 			netdef.Portgroup{Name: "pg", VirtualPort: typeless(vport.Params{InstanceID: inst})}),
 			"pg", typeless(vport.Params{InstanceID: "aaaaaaaa-8b5c-4eeb-8f00-d84eaa0aaa4f"}), apierr.Conflict,
 			"network 'blue' portgroup 'pg': <virtualport> of the interface conflicts with portgroup 'pg': attempt to merge virtualports with mismatched instanceids ('aaaaaaaa-8b5c-4eeb-8f00-d84eaa0aaa4f' and '" + inst + "')"},
-		{"interface profileid vs network", pool(netdef.ModeVEPA, qbh("eng")), "", typeless(vport.Params{ProfileID: "fin"}), apierr.Conflict,
+		{"interface profileid vs network", poolNet(netdef.ModeVEPA, qbh("eng")), "", typeless(vport.Params{ProfileID: "fin"}), apierr.Conflict,
 			"network 'blue': <virtualport> of the interface conflicts with the network: attempt to merge virtualports with mismatched profileids ('fin' and 'eng')"},
 		{"interface type vs network type", redVEPA(), "", qbh("x"), apierr.Conflict,
 			"network 'red-network' portgroup 'accounting': <virtualport> of the interface conflicts with the network: attempt to merge virtualports with mismatched types (802.1Qbh and 802.1Qbg)"},
-		{"portgroup type vs network type", pool(netdef.ModeVEPA, qbg("1", "2", "3", ""),
+		{"portgroup type vs network type", poolNet(netdef.ModeVEPA, qbg("1", "2", "3", ""),
 			netdef.Portgroup{Name: "pg", Default: true, VirtualPort: qbh("x")}), "", nil, apierr.Conflict,
 			"network 'blue' portgroup 'pg': <virtualport> of portgroup 'pg' conflicts with the network: attempt to merge virtualports with mismatched types (802.1Qbh and 802.1Qbg)"},
-		{"interface type vs portgroup type", pool(netdef.ModeVEPA, nil,
+		{"interface type vs portgroup type", poolNet(netdef.ModeVEPA, nil,
 			netdef.Portgroup{Name: "pg", Default: true, VirtualPort: qbh("x")}), "", qbg("1", "2", "3", ""), apierr.Conflict,
 			"network 'blue' portgroup 'pg': <virtualport> of the interface conflicts with portgroup 'pg': attempt to merge virtualports with mismatched types (802.1Qbg and 802.1Qbh)"},
-		{"incomplete qbg", pool(netdef.ModeVEPA, &vport.VirtualPort{Type: vport.Qbg, Params: &vport.Params{ManagerID: "11"}}), "", nil, apierr.InvalidXML,
+		{"incomplete qbg", poolNet(netdef.ModeVEPA, &vport.VirtualPort{Type: vport.Qbg, Params: &vport.Params{ManagerID: "11"}}), "", nil, apierr.InvalidXML,
 			"network 'blue': missing typeid in <virtualport type='802.1Qbg'>"},
-		{"incomplete qbg typeidversion", pool(netdef.ModeVEPA, qbg("11", "5", "", "")), "", nil, apierr.InvalidXML,
+		{"incomplete qbg typeidversion", poolNet(netdef.ModeVEPA, qbg("11", "5", "", "")), "", nil, apierr.InvalidXML,
 			"network 'blue': missing typeidversion in <virtualport type='802.1Qbg'>"},
-		{"incomplete qbh", pool(netdef.ModePrivate, nil), "", &vport.VirtualPort{Type: vport.Qbh}, apierr.InvalidXML,
+		{"incomplete qbh", poolNet(netdef.ModePrivate, nil), "", &vport.VirtualPort{Type: vport.Qbh}, apierr.InvalidXML,
 			"network 'blue': missing profileid in <virtualport type='802.1Qbh'>"},
-		{"openvswitch on direct", pool(netdef.ModeVEPA, nil), "", ovs, apierr.Conflict,
+		{"openvswitch on direct", poolNet(netdef.ModeVEPA, nil), "", ovs, apierr.Conflict,
 			"network 'blue': <virtualport type='openvswitch'> does not suit a direct (macvtap vepa) connection, which takes only 802.1Qbg or 802.1Qbh"},
 		{"qbg on host bridge", hostBridge(), "", qbg("1", "2", "3", inst), apierr.Conflict,
 			"network 'red-network': <virtualport type='802.1Qbg'> does not suit a connection to host bridge 'br0', which takes only openvswitch"},
@@ -158,7 +158,7 @@ func TestResolveErrors(t *testing.T) {
 			"network 'ovsnet': Open vSwitch ports (<virtualport type='openvswitch'>) are not supported yet"},
 		{"interface param not allowed for merged type", redVEPA(), "", typeless(vport.Params{ProfileID: "x"}), apierr.InvalidXML,
 			"network 'red-network' portgroup 'accounting': <virtualport> of the interface: parameter profileid is not allowed in <virtualport type='802.1Qbg'>"},
-		{"portgroup param not allowed for merged type", pool(netdef.ModePrivate, qbh("x"),
+		{"portgroup param not allowed for merged type", poolNet(netdef.ModePrivate, qbh("x"),
 			netdef.Portgroup{Name: "pg", VirtualPort: typeless(vport.Params{TypeID: "4"})}), "pg", nil, apierr.InvalidXML,
 			"network 'blue' portgroup 'pg': <virtualport> of portgroup 'pg': parameter typeid is not allowed in <virtualport type='802.1Qbh'>"},
 		{"interface value out of range", redVEPA(), "", typeless(vport.Params{TypeID: "16777216"}), apierr.InvalidXML,
@@ -203,19 +203,19 @@ func TestActualTypeAndExclusivity(t *testing.T) {
 		vpType    string // "" = no virtualport
 	}{
 		{"host bridge", hostBridge(), "", nil, ActualBridge, "", "br0", false, ""},
-		{"macvtap bridge pool", pool(netdef.ModeBridge, nil), "", nil, ActualDirect, "bridge", "", false, ""},
-		{"vepa", pool(netdef.ModeVEPA, nil), "", nil, ActualDirect, "vepa", "", false, ""},
-		{"private without port", pool(netdef.ModePrivate, nil), "", nil, ActualDirect, "private", "", false, ""},
-		{"private with qbg", pool(netdef.ModePrivate, qbg("1", "2", "3", inst)), "", nil, ActualDirect, "private", "", false, vport.Qbg},
-		{"private with network qbh", pool(netdef.ModePrivate, qbh), "", nil, ActualDirect, "private", "", true, vport.Qbh},
-		{"private with qbh from the interface only", pool(netdef.ModePrivate, nil), "", qbh, ActualDirect, "private", "", true, vport.Qbh},
-		{"private with qbh from a portgroup only", pool(netdef.ModePrivate, nil,
+		{"macvtap bridge pool", poolNet(netdef.ModeBridge, nil), "", nil, ActualDirect, "bridge", "", false, ""},
+		{"vepa", poolNet(netdef.ModeVEPA, nil), "", nil, ActualDirect, "vepa", "", false, ""},
+		{"private without port", poolNet(netdef.ModePrivate, nil), "", nil, ActualDirect, "private", "", false, ""},
+		{"private with qbg", poolNet(netdef.ModePrivate, qbg("1", "2", "3", inst)), "", nil, ActualDirect, "private", "", false, vport.Qbg},
+		{"private with network qbh", poolNet(netdef.ModePrivate, qbh), "", nil, ActualDirect, "private", "", true, vport.Qbh},
+		{"private with qbh from the interface only", poolNet(netdef.ModePrivate, nil), "", qbh, ActualDirect, "private", "", true, vport.Qbh},
+		{"private with qbh from a portgroup only", poolNet(netdef.ModePrivate, nil,
 			netdef.Portgroup{Name: "fin", VirtualPort: qbh}), "fin", nil, ActualDirect, "private", "", true, vport.Qbh},
-		{"private, qbh portgroup not in effect", pool(netdef.ModePrivate, nil,
+		{"private, qbh portgroup not in effect", poolNet(netdef.ModePrivate, nil,
 			netdef.Portgroup{Name: "fin", VirtualPort: qbh}), "", nil, ActualDirect, "private", "", false, ""},
-		{"passthrough", pool(netdef.ModePassthrough, nil), "", nil, ActualDirect, "passthrough", "", true, ""},
-		{"passthrough with qbh", pool(netdef.ModePassthrough, qbh), "", nil, ActualDirect, "passthrough", "", true, vport.Qbh},
-		{"vepa with qbh is shared", pool(netdef.ModeVEPA, qbh), "", nil, ActualDirect, "vepa", "", false, vport.Qbh},
+		{"passthrough", poolNet(netdef.ModePassthrough, nil), "", nil, ActualDirect, "passthrough", "", true, ""},
+		{"passthrough with qbh", poolNet(netdef.ModePassthrough, qbh), "", nil, ActualDirect, "passthrough", "", true, vport.Qbh},
+		{"vepa with qbh is shared", poolNet(netdef.ModeVEPA, qbh), "", nil, ActualDirect, "vepa", "", false, vport.Qbh},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -238,8 +238,8 @@ func TestActualTypeAndExclusivity(t *testing.T) {
 }
 
 func TestPortgroupChoice(t *testing.T) {
-	plain := pool(netdef.ModeVEPA, nil, netdef.Portgroup{Name: "a"}, netdef.Portgroup{Name: "b"})
-	withDefault := pool(netdef.ModeVEPA, nil, netdef.Portgroup{Name: "a"}, netdef.Portgroup{Name: "b", Default: true})
+	plain := poolNet(netdef.ModeVEPA, nil, netdef.Portgroup{Name: "a"}, netdef.Portgroup{Name: "b"})
+	withDefault := poolNet(netdef.ModeVEPA, nil, netdef.Portgroup{Name: "a"}, netdef.Portgroup{Name: "b", Default: true})
 	tests := []struct {
 		name      string
 		net       *netdef.Network
@@ -250,7 +250,7 @@ func TestPortgroupChoice(t *testing.T) {
 		{"no name: the default", withDefault, "", "b"},
 		{"a named one beats the default", withDefault, "a", "a"},
 		{"named, no default", plain, "b", "b"},
-		{"no portgroups at all", pool(netdef.ModeVEPA, nil), "", ""},
+		{"no portgroups at all", poolNet(netdef.ModeVEPA, nil), "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -276,27 +276,27 @@ func TestMergeLayers(t *testing.T) {
 		iface *vport.VirtualPort
 		want  *vport.VirtualPort // nil = no virtualport
 	}{
-		{"no type anywhere: no port", pool(netdef.ModeVEPA, nil), "", nil, nil},
-		{"type-less params alone are dropped", pool(netdef.ModeVEPA, nil,
+		{"no type anywhere: no port", poolNet(netdef.ModeVEPA, nil), "", nil, nil},
+		{"type-less params alone are dropped", poolNet(netdef.ModeVEPA, nil,
 			netdef.Portgroup{Name: "pg", Default: true, VirtualPort: typeless(vport.Params{TypeID: "22"})}), "",
 			typeless(vport.Params{InstanceID: inst}), nil},
-		{"type-less portgroup filled from the network", pool(netdef.ModeVEPA, qbg("11", "1193047", "2", ""),
+		{"type-less portgroup filled from the network", poolNet(netdef.ModeVEPA, qbg("11", "1193047", "2", ""),
 			netdef.Portgroup{Name: "pg", VirtualPort: typeless(vport.Params{TypeID: "22", TypeIDVersion: "4"})}), "pg",
 			typeless(vport.Params{InstanceID: inst}), qbg("11", "22", "4", inst)},
-		{"portgroup beats network on every param", pool(netdef.ModeVEPA, qbg("1", "2", "3", inst),
+		{"portgroup beats network on every param", poolNet(netdef.ModeVEPA, qbg("1", "2", "3", inst),
 			netdef.Portgroup{Name: "pg", VirtualPort: qbg("4", "5", "6", "aaaaaaaa-8b5c-4eeb-8f00-d84eaa0aaa4f")}), "pg",
 			nil, qbg("4", "5", "6", "aaaaaaaa-8b5c-4eeb-8f00-d84eaa0aaa4f")},
-		{"type from the portgroup, params from the interface", pool(netdef.ModeVEPA, nil,
+		{"type from the portgroup, params from the interface", poolNet(netdef.ModeVEPA, nil,
 			netdef.Portgroup{Name: "pg", VirtualPort: qbg("1", "2", "", "")}), "pg",
 			typeless(vport.Params{TypeIDVersion: "3", InstanceID: inst}), qbg("1", "2", "3", inst)},
-		{"type from the interface alone", pool(netdef.ModeVEPA, nil), "", qbg("7", "8", "9", inst), qbg("7", "8", "9", inst)},
-		{"type in all three layers, equal", pool(netdef.ModeVEPA, qbg("1", "", "", ""),
+		{"type from the interface alone", poolNet(netdef.ModeVEPA, nil), "", qbg("7", "8", "9", inst), qbg("7", "8", "9", inst)},
+		{"type in all three layers, equal", poolNet(netdef.ModeVEPA, qbg("1", "", "", ""),
 			netdef.Portgroup{Name: "pg", VirtualPort: qbg("", "2", "", "")}), "pg",
 			qbg("1", "2", "3", inst), qbg("1", "2", "3", inst)},
-		{"qbh profile from the interface", pool(netdef.ModePrivate, &vport.VirtualPort{Type: vport.Qbh}), "",
+		{"qbh profile from the interface", poolNet(netdef.ModePrivate, &vport.VirtualPort{Type: vport.Qbh}), "",
 			typeless(vport.Params{ProfileID: "finance"}),
 			&vport.VirtualPort{Type: vport.Qbh, Params: &vport.Params{ProfileID: "finance"}}},
-		{"network values normalised", pool(netdef.ModeVEPA, qbg("0x0b", "0x10", "010", "")), "",
+		{"network values normalised", poolNet(netdef.ModeVEPA, qbg("0x0b", "0x10", "010", "")), "",
 			typeless(vport.Params{InstanceID: strings.ReplaceAll(strings.ToUpper(inst), "-", "")}), qbg("11", "16", "8", inst)},
 	}
 	for _, tt := range tests {
@@ -323,7 +323,7 @@ func TestEmptyVirtualPortChangesNothing(t *testing.T) {
 	if !reflect.DeepEqual(r.VirtualPort, want) {
 		t.Fatalf("virtualport\n got %s\nwant %s", r.VirtualPort.Format(""), want.Format(""))
 	}
-	r, err = Resolve(pool(netdef.ModeVEPA, nil), "", &vport.VirtualPort{})
+	r, err = Resolve(poolNet(netdef.ModeVEPA, nil), "", &vport.VirtualPort{})
 	if err != nil || r.VirtualPort != nil {
 		t.Fatalf("empty interface port on a network without one: %+v %v", r, err)
 	}
