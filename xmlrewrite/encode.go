@@ -252,8 +252,8 @@ func formatPort(prefix, ws string, p Port, r *restore) string {
 		if r.rawType != "" {
 			b.WriteString(" type='" + escAttr(r.rawType) + "'")
 		}
-		if len(r.fragments) == 0 {
-			b.WriteString("/>")
+		if short, ok := shortForm(r.fragments); ok {
+			b.WriteString(short + "/>")
 		} else {
 			b.WriteString(">")
 			in2 := nested(in)
@@ -270,6 +270,34 @@ func formatPort(prefix, ws string, p Port, r *restore) string {
 	}
 	b.WriteString(closing(ws) + "</" + prefix + "port>")
 	return b.String()
+}
+
+// shortForm writes fragments that are all canonical text as attributes
+// source='N' [virtualport='M'] of <restore>, when that loses nothing: at one
+// position the short form always puts the source first.
+func shortForm(frs []fragment) (string, bool) {
+	out := ""
+	pos := map[string]int{}
+	for _, f := range frs {
+		if f.element == "" {
+			return "", false
+		}
+		if _, dup := pos[f.element]; dup {
+			return "", false
+		}
+		pos[f.element] = f.at
+		out += " " + f.element + "='" + itoa(f.at) + "'"
+	}
+	if s, ok := pos["source"]; ok {
+		if v, ok := pos["virtualport"]; ok && v == s && frs[0].element == "virtualport" {
+			return "", false
+		}
+		if len(frs) == 2 && frs[0].element == "virtualport" {
+			// Attributes are read source first.
+			out = " source='" + itoa(s) + "' virtualport='" + itoa(pos["virtualport"]) + "'"
+		}
+	}
+	return out, true
 }
 
 // formatPorts writes a new <virtswitch:ports> element (without leading

@@ -272,6 +272,27 @@ func readRestore(pn *node) (*restore, error) {
 		r.macGenerated = true
 	}
 	r.rawType = rn.attrOr("type")
+	// Short form: source='N' [virtualport='M'], both written canonically;
+	// at one position the source comes first.
+	for _, el := range []string{"source", "virtualport"} {
+		v, ok := rn.attr(el)
+		if !ok {
+			continue
+		}
+		at, err := strconv.Atoi(v)
+		if err != nil || at < 0 {
+			return nil, fmt.Errorf("<restore %s='%s'>: not a position", el, v)
+		}
+		if el == "virtualport" && len(r.fragments) == 1 && at < r.fragments[0].at {
+			r.fragments = append([]fragment{{at: at, element: el}}, r.fragments...)
+		} else {
+			r.fragments = append(r.fragments, fragment{at: at, element: el})
+		}
+		r.hasFragments = true
+	}
+	if r.hasFragments && rn.child(NS, "fragment") != nil {
+		return nil, fmt.Errorf("<restore> has both position attributes and <fragment> elements")
+	}
 	for _, f := range rn.children(NS, "fragment") {
 		at, err := strconv.Atoi(f.attrOr("at"))
 		if err != nil || at < 0 {

@@ -199,6 +199,23 @@ func TestRoundTripShapes(t *testing.T) {
 			notInB: []string{"vnet0'/>"},
 		},
 		{
+			name:   "libvirt order: positions only",
+			doc:    dom("", "<interface type='network'>\n      <mac address='52:54:00:e5:48:58'/>\n      <source network='red'/>\n      <model type='virtio'/>\n      <virtualport type='802.1Qbh'>\n        <parameters profileid='p'/>\n      </virtualport>\n    </interface>"),
+			inB:    []string{"<virtswitch:restore source='1' virtualport='2'/>"},
+			notInB: []string{"fragment"},
+		},
+		{
+			name:   "virtualport before source, apart",
+			doc:    dom("", "<interface type='network'>\n      <virtualport type='802.1Qbh'/>\n      <mac address='52:54:00:e5:48:58'/>\n      <source network='red'/>\n    </interface>"),
+			inB:    []string{"<virtswitch:restore source='1' virtualport='0'/>"},
+			notInB: []string{"fragment"},
+		},
+		{
+			name: "virtualport right before source",
+			doc:  dom("", "<interface type='network'>\n      <mac address='52:54:00:e5:48:58'/>\n      <virtualport type='802.1Qbh'/>\n      <source network='red'/>\n    </interface>"),
+			inB:  []string{"<virtswitch:fragment at='1' element='virtualport'/>\n          <virtswitch:fragment at='1' element='source'/>"},
+		},
+		{
 			name:   "canonical without virtualport needs no bookkeeping",
 			doc:    dom("", "<interface type='network'>\n      <source network='red'/>\n      <mac address='52:54:00:e5:48:58'/>\n    </interface>"),
 			notInB: []string{"restore", "fragment"},

@@ -1,0 +1,289 @@
+package xmlrewrite
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/virtswitch/virtswitch/apierr"
+)
+
+// corpusDir holds real libvirt domain XML (see its SOURCES.md).
+const corpusDir = "../../shared/corpus/libvirt-domain"
+
+func corpusFiles(t testing.TB) []string {
+	files, err := filepath.Glob(filepath.Join(corpusDir, "*.xml"))
+	if err != nil || len(files) == 0 {
+		t.Skipf("no corpus at %s (%v)", corpusDir, err)
+	}
+	return files
+}
+
+// corpusIface is an interface as libvirtxml (an independent parser) sees it.
+type corpusIface struct {
+	network string // "" unless type='network'
+	mac     string
+}
+
+func libvirtIfaces(t *testing.T, doc []byte) []libvirtxml.DomainInterface {
+	t.Helper()
+	var d libvirtxml.Domain
+	if err := d.Unmarshal(string(doc)); err != nil {
+		t.Fatalf("libvirtxml cannot parse: %v", err)
+	}
+	if d.Devices == nil {
+		return nil
+	}
+	return d.Devices.Interfaces
+}
+
+// strip returns doc without its interfaces and its <metadata> (and, if
+// created, the whitespace Encode put before it): what must not change.
+func strip(t *testing.T, doc []byte, metaWS bool) string {
+	t.Helper()
+	pd, err := parse(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rng struct {
+		s, e   int
+		marker string
+	}
+	var cut []rng
+	root := pd.root
+	for i, it := range root.items {
+		if it.kind != itemElem {
+			continue
+		}
+		switch {
+		case it.elem.is("", "metadata"):
+			s := it.start
+			if metaWS {
+				s, _ = pd.wsBefore(root.items, i)
+			}
+			cut = append(cut, rng{s, it.end, ""})
+		case it.elem.is("", "devices"):
+			for _, in := range it.elem.children("", "interface") {
+				// A marker per interface, so a byte cannot move across one.
+				cut = append(cut, rng{in.start, in.end, "\x00"})
+			}
+		}
+	}
+	sort.Slice(cut, func(i, j int) bool { return cut[i].s < cut[j].s })
+	var b strings.Builder
+	pos := 0
+	for _, c := range cut {
+		b.Write(doc[pos:c.s])
+		b.WriteString(c.marker)
+		pos = c.e
+	}
+	b.Write(doc[pos:])
+	return b.String()
+}
+
+func haveTool(t *testing.T, name string) string {
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
+
+func xmllintWellFormed(t *testing.T, doc []byte) {
+	t.Helper()
+	cmd := exec.Command(haveTool(t, "xmllint"), "--noout", "-")
+	cmd.Stdin = bytes.NewReader(doc)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("xmllint: %v\n%s\n%s", err, out, doc)
+	}
+}
+
+func virtXMLValidate(t *testing.T, doc []byte) {
+	t.Helper()
+	tool := haveTool(t, "virt-xml-validate")
+	f := filepath.Join(t.TempDir(), "domain.xml")
+	if err := os.WriteFile(f, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(tool, f, "domain").CombinedOutput(); err != nil {
+		t.Fatalf("virt-xml-validate: %v\n%s\n%s", err, out, doc)
+	}
+}
+
+// Every corpus file, with every network it names configured, with none, and
+// with each one alone.
+func TestCorpus(t *testing.T) {
+	for _, file := range corpusFiles(t) {
+		x, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(filepath.Base(file), func(t *testing.T) { corpusFile(t, x) })
+		// The files without a network interface (among them those with other
+		// applications' <metadata> and comments) get the SPEC's interface.
+		if !bytes.Contains(x, []byte("<interface type='network'")) && bytes.Contains(x, []byte("\n  <devices>\n")) {
+			y := bytes.Replace(x, []byte("\n  <devices>\n"), []byte("\n  <devices>\n    "+indent(specFormA, "    ")+"\n"), 1)
+			t.Run(filepath.Base(file)+"+spec", func(t *testing.T) { corpusFile(t, y) })
+		}
+	}
+}
+
+func corpusFile(t *testing.T, x []byte) {
+	{
+		{
+			ifaces := libvirtIfaces(t, x)
+			var nets []string
+			seen := map[string]bool{}
+			for _, in := range ifaces {
+				if in.Source != nil && in.Source.Network != nil && !seen[in.Source.Network.Network] {
+					seen[in.Source.Network.Network] = true
+					nets = append(nets, in.Source.Network.Network)
+				}
+			}
+			configs := [][]string{nil, nets}
+			if len(nets) > 1 {
+				for _, n := range nets {
+					configs = append(configs, []string{n})
+				}
+			}
+			for _, cfg := range configs {
+				t.Run(fmt.Sprintf("ours=%v", cfg), func(t *testing.T) { corpusCase(t, x, ifaces, cfg) })
+			}
+		}
+	}
+}
+
+func corpusCase(t *testing.T, x []byte, ifaces []libvirtxml.DomainInterface, cfg []string) {
+	ours := oursOnly(cfg...)
+	selected := 0
+	macs := map[string]int{}
+	for _, in := range ifaces {
+		if in.Source != nil && in.Source.Network != nil && ours(in.Source.Network.Network) {
+			selected++
+			if in.MAC != nil {
+				macs[strings.ToLower(in.MAC.Address)]++
+			}
+		}
+	}
+	dupMAC := ""
+	for m, n := range macs {
+		if n > 1 {
+			dupMAC = m
+		}
+	}
+	enc, changed, err := Encode(x, ours)
+	if dupMAC != "" {
+		// Two of our interfaces share a MAC (failover teaming): their
+		// targets, named after the MAC, would collide.
+		if err == nil || apierr.KindOf(err) != apierr.InvalidXML || !strings.Contains(strings.ToLower(err.Error()), dupMAC) {
+			t.Fatalf("want an InvalidXML error naming MAC %s, got %v", dupMAC, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("Encode: %v", err)
+	}
+	if changed != (selected > 0) {
+		t.Fatalf("changed = %v with %d interfaces selected", changed, selected)
+	}
+	if !changed {
+		if !bytes.Equal(enc, x) || &enc[0] != &x[0] {
+			t.Fatal("unchanged Encode did not return its input")
+		}
+		return
+	}
+	if bytes.Contains(enc, []byte("<actual")) {
+		t.Fatal("Encode output has <actual>")
+	}
+	back, dchanged, err := Decode(enc)
+	if err != nil || !dchanged {
+		t.Fatalf("Decode: %v changed=%v", err, dchanged)
+	}
+	if !bytes.Equal(back, x) {
+		t.Fatalf("Decode(Encode(x)) != x:\n%s", back)
+	}
+	// Only the interfaces and <metadata> differ.
+	hadMeta := bytes.Contains(x, []byte("<metadata"))
+	if a, b := strip(t, x, false), strip(t, enc, !hadMeta); a != b {
+		t.Fatalf("bytes outside interfaces and metadata changed:\n%q\n%q", a, b)
+	}
+	// libvirtxml sees the conversion; untouched interfaces are identical.
+	after := libvirtIfaces(t, enc)
+	if len(after) != len(ifaces) {
+		t.Fatalf("%d interfaces, was %d", len(after), len(ifaces))
+	}
+	for i, in := range ifaces {
+		if in.Source != nil && in.Source.Network != nil && ours(in.Source.Network.Network) {
+			a := after[i]
+			if a.Source == nil || a.Source.Ethernet == nil || a.Target == nil || a.Target.Managed != "no" || a.MAC == nil {
+				t.Fatalf("interface %d not Form B: %+v", i, a)
+			}
+			mac, _ := parseMAC(a.MAC.Address)
+			if a.Target.Dev != TargetFor(mac) || a.VirtualPort != nil {
+				t.Fatalf("interface %d: target %s, virtualport %v", i, a.Target.Dev, a.VirtualPort)
+			}
+		} else if !reflect.DeepEqual(after[i], in) {
+			t.Fatalf("interface %d changed", i)
+		}
+	}
+	virtXMLValidate(t, enc)
+	again, changed, err := Encode(enc, ours)
+	if err != nil || changed || !bytes.Equal(again, enc) {
+		t.Fatalf("Encode is not idempotent: %v %v", changed, err)
+	}
+
+	// Inspect, Status and ParseStatus agree.
+	dom, err := Inspect(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dom.Ports) != selected {
+		t.Fatalf("Inspect: %d ports, want %d", len(dom.Ports), selected)
+	}
+	act := map[string]Actual{}
+	for i, p := range dom.Ports {
+		if i%2 == 0 {
+			act[p.Target] = Actual{Type: "direct", Dev: "eth1", Mode: "passthrough", SavedMAC: "52:54:00:aa:bb:cc", VirtualPort: p.VirtualPort.Clone()}
+		} else {
+			act[p.Target] = Actual{Type: "bridge", Bridge: "br0"}
+		}
+	}
+	st, err := Status(enc, act)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xmllintWellFormed(t, st)
+	if regexp.MustCompile(`dev='vsw[0-9a-f]{12}' managed`).Match(st) || bytes.Contains(st, []byte(":ports")) {
+		t.Fatalf("status still in Form B:\n%s", st)
+	}
+	sd, sa, err := ParseStatus(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(sd, dom) || !reflect.DeepEqual(sa, act) {
+		t.Fatalf("ParseStatus(Status()) differs:\n%+v\n%+v\nwant\n%+v\n%+v", sd, sa, dom, act)
+	}
+}
+
+// Decoding a file that has no Form B returns it unchanged.
+func TestCorpusDecodeUnchanged(t *testing.T) {
+	for _, file := range corpusFiles(t) {
+		x, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, changed, err := Decode(x)
+		if err != nil || changed || !bytes.Equal(out, x) {
+			t.Errorf("%s: Decode changed=%v err=%v", file, changed, err)
+		}
+	}
+}
