@@ -29,7 +29,10 @@ func Dial(timeout time.Duration) (*Client, error) {
 	}
 	ch := make(chan result, 1)
 	go func() {
-		c, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
+		// No dbus.WithContext here: godbus closes a connection when its
+		// context ends, which would close it as soon as Dial returns. The
+		// select below bounds the wait instead.
+		c, err := dbus.ConnectSystemBus()
 		ch <- result{c, err}
 	}()
 	select {
