@@ -421,6 +421,14 @@ func (s *Switch) Ping() {
 	s.defs.RUnlock()
 }
 
+// Drain waits until every operation that has started has finished (it
+// takes the definitions lock exclusively once). Used at shutdown, after the
+// bus name is released, so replies go out before the connection closes.
+func (s *Switch) Drain() {
+	s.defs.Lock()
+	s.defs.Unlock()
+}
+
 // keyedMutex serialises work per key (domain UUID); entries live only
 // while someone holds or waits for them.
 type keyedMutex struct {
