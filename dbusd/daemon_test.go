@@ -269,4 +269,3 @@ func TestFlags(t *testing.T) {
 		t.Errorf("bad flag: exit %d", code)
 	}
 }
-

@@ -61,10 +61,10 @@ type daemonProc struct {
 // env is one test's world: a namespace with fake NICs and a bridge, a
 // private bus with the shipped policy, and the daemon's directories.
 type env struct {
-	ns                          *testenv.NetNS
-	bus                         *testenv.Bus
+	ns                           *testenv.NetNS
+	bus                          *testenv.Bus
 	configDir, stateDir, libvirt string
-	d                           *daemonProc
+	d                            *daemonProc
 }
 
 func newEnv(t *testing.T, opt testenv.BusOptions) *env {

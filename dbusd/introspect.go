@@ -20,8 +20,12 @@ type method struct {
 	root bool
 }
 
-func in(name, sig string) introspect.Arg  { return introspect.Arg{Name: name, Type: sig, Direction: "in"} }
-func out(name, sig string) introspect.Arg { return introspect.Arg{Name: name, Type: sig, Direction: "out"} }
+func in(name, sig string) introspect.Arg {
+	return introspect.Arg{Name: name, Type: sig, Direction: "in"}
+}
+func out(name, sig string) introspect.Arg {
+	return introspect.Arg{Name: name, Type: sig, Direction: "out"}
+}
 
 // managerMethods is SPEC §6's Manager table. The policy file and the uid
 // check in server.go follow the root column.
