@@ -35,10 +35,23 @@ const dnsmasqNS = "http://libvirt.org/schemas/network/dnsmasq/1.0"
 func Parse(data []byte) (*Network, error) {
 	root, err := scan(data)
 	if err != nil {
-		return nil, apierr.New(apierr.InvalidXML, "%s: XML is not well-formed: %v", nameHint(data), err)
+		return nil, validUTF8(apierr.New(apierr.InvalidXML, "%s: XML is not well-formed: %v", nameHint(data), err))
 	}
 	p := &parser{data: data, root: root}
-	return p.parse()
+	n, err := p.parse()
+	if err != nil {
+		return nil, validUTF8(err)
+	}
+	return n, nil
+}
+
+// validUTF8 makes sure a message can travel over D-Bus, which only carries
+// valid UTF-8: encoding/xml quotes offending input bytes in its errors.
+func validUTF8(err error) error {
+	if e, ok := err.(*apierr.Error); ok {
+		e.Msg = strings.ToValidUTF8(e.Msg, "\ufffd")
+	}
+	return err
 }
 
 type parser struct {
@@ -449,8 +462,10 @@ func (p *parser) build() (*Network, error) {
 		}
 		n.UUID = u
 	}
-	if lv.Metadata != nil && strings.TrimSpace(lv.Metadata.XML) != "" {
-		n.Metadata = lv.Metadata.XML
+	// The raw inner XML checked by checkMetadata (libvirtxml's innerxml is
+	// the same bytes).
+	if p.metadata != nil && strings.TrimSpace(p.metadata.inner) != "" {
+		n.Metadata = p.metadata.inner
 	}
 
 	if err := p.pool(n, lv.Forward); err != nil {
@@ -556,6 +571,8 @@ func (p *parser) readVirtualPort(v *node, where string) (*vport.VirtualPort, err
 	if err := xml.Unmarshal(p.data[v.start:v.end], vp); err != nil {
 		return nil, p.invalid("cannot parse %s: %v", where, err)
 	}
+	// Leave XMLName zero, so a parsed port equals one built in code.
+	vp.XMLName = xml.Name{}
 	if err := vp.Normalize(); err != nil {
 		return nil, p.invalid("%s: %v", where, err)
 	}
@@ -698,7 +715,7 @@ func nameHint(data []byte) string {
 	if i >= 0 {
 		rest := s[i+len("<name>"):]
 		if j := strings.Index(rest, "</name>"); j >= 0 && j <= 64 && !strings.ContainsAny(rest[:j], "<>\n") {
-			return fmt.Sprintf("network '%s'", rest[:j])
+			return fmt.Sprintf("network '%s'", strings.ToValidUTF8(rest[:j], "?"))
 		}
 	}
 	return "network definition"

@@ -1,6 +1,7 @@
 package netdef
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -168,6 +169,8 @@ var ruleCases = []ruleCase{
 		}
 	}},
 	{rule: "metadata kept as given", xml: strings.Replace(hostBridge("<metadata><a:x/></metadata>"), "<network>", "<network xmlns:a='urn:a'>", 1), kind: apierr.InvalidXML, want: []string{"<metadata>", "prefix 'a'"}},
+	{rule: "metadata kept as given", xml: hostBridge("<metadata><a:x xmlns:a='urn:a' k='1' k='2'/></metadata>"), kind: apierr.InvalidXML, want: []string{"<metadata>", "twice"}},
+	{rule: "metadata kept as given", xml: hostBridge("<metadata><?xml version='1.0'?><a:x xmlns:a='urn:a'/></metadata>"), kind: apierr.InvalidXML, want: []string{"<metadata>", "XML declaration"}},
 	{rule: "metadata kept as given", xml: hostBridge("<metadata>loose text</metadata>"), kind: apierr.InvalidXML, want: []string{"<metadata>", "text"}},
 	{rule: "metadata kept as given", xml: hostBridge("<metadata><a:x xmlns:a='urn:a'/></metadata><metadata/>"), kind: apierr.InvalidXML, want: []string{"more than one <metadata>"}},
 
@@ -326,6 +329,7 @@ func TestParseRules(t *testing.T) {
 				c.check(t, n)
 			}
 			checkRoundTrip(t, n)
+			validateXML(t, fmt.Sprintf("case%d.xml", i), n)
 			continue
 		}
 		fail[c.rule] = true

@@ -173,6 +173,13 @@ func checkMetadata(inner string) error {
 			if len(scopes) == 1 {
 				continue // the wrapper
 			}
+			attrSeen := map[xml.Name]bool{}
+			for _, a := range t.Attr {
+				if attrSeen[a.Name] {
+					return fmt.Errorf("attribute '%s' given twice on an element in <metadata>", rawName(a.Name))
+				}
+				attrSeen[a.Name] = true
+			}
 			if !declared(t.Name.Space) {
 				return fmt.Errorf("<%s:%s> in <metadata> uses namespace prefix '%s' declared outside <metadata>", t.Name.Space, t.Name.Local, t.Name.Space)
 			}
@@ -183,12 +190,25 @@ func checkMetadata(inner string) error {
 			}
 		case xml.EndElement:
 			scopes = scopes[:len(scopes)-1]
+		case xml.ProcInst:
+			// encoding/xml lets this through; libxml2 (and so libvirt and
+			// virt-xml-validate) rejects it.
+			if strings.EqualFold(t.Target, "xml") {
+				return errors.New("an XML declaration is not allowed inside <metadata>")
+			}
 		case xml.CharData:
 			if len(scopes) == 1 && len(bytes.TrimSpace(t)) != 0 {
 				return errors.New("<metadata> may hold only elements, not text")
 			}
 		}
 	}
+}
+
+func rawName(n xml.Name) string {
+	if n.Space != "" {
+		return n.Space + ":" + n.Local
+	}
+	return n.Local
 }
 
 // elemName writes an element name for messages.
