@@ -172,7 +172,7 @@ func TestSeedOverBus(t *testing.T) {
 		t.Fatal(err)
 	}
 	linksBefore := e.ns.Snapshot(t)
-	if err := e.d.term(t); err != nil {
+	if err := e.d.Term(30 * time.Second); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	if d := testenv.Diff(linksBefore, e.ns.Snapshot(t)); d != "" {
@@ -235,9 +235,9 @@ func TestNameTaken(t *testing.T) {
 	if err == nil {
 		t.Fatal("second daemon became ready")
 	}
-	<-d2.exited
-	if !strings.Contains(d2.log.String(), "already taken") {
-		t.Errorf("second daemon's log:\n%s", d2.log.String())
+	<-d2.Exited()
+	if !strings.Contains(d2.Log(), "already taken") {
+		t.Errorf("second daemon's log:\n%s", d2.Log())
 	}
 }
 
@@ -246,7 +246,7 @@ func TestWatchdog(t *testing.T) {
 	e := newEnv(t, testenv.BusOptions{})
 	t.Setenv("WATCHDOG_USEC", "200000")
 	d := e.start(t)
-	if err := d.waitNotify("WATCHDOG=1", 10*time.Second); err != nil {
+	if err := d.WaitNotify("WATCHDOG=1", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 }

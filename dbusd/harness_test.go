@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,40 +29,13 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// lockedBuffer collects the daemon's log.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// daemonProc is a running virtswitchd.
-type daemonProc struct {
-	cmd    *exec.Cmd
-	log    *lockedBuffer
-	notify chan string // sd_notify messages
-	exited chan struct{}
-	err    error // Wait's result, after exited closes
-}
-
 // env is one test's world: a namespace with fake NICs and a bridge, a
 // private bus with the shipped policy, and the daemon's directories.
 type env struct {
 	ns                           *testenv.NetNS
 	bus                          *testenv.Bus
 	configDir, stateDir, libvirt string
-	d                            *daemonProc
+	d                            *testenv.Daemon
 }
 
 func newEnv(t *testing.T, opt testenv.BusOptions) *env {
@@ -91,7 +62,7 @@ func newEnv(t *testing.T, opt testenv.BusOptions) *env {
 }
 
 // start runs the daemon on e's dirs and waits for READY=1.
-func (e *env) start(t *testing.T, extra ...string) *daemonProc {
+func (e *env) start(t *testing.T, extra ...string) *testenv.Daemon {
 	t.Helper()
 	args := append([]string{"--config-dir", e.configDir, "--state-dir", e.stateDir,
 		"--libvirt-state-dir", e.libvirt, "--netns", e.ns.Path}, extra...)
@@ -103,100 +74,9 @@ func (e *env) start(t *testing.T, extra ...string) *daemonProc {
 	return d
 }
 
-func startDaemon(t *testing.T, bus *testenv.Bus, args ...string) (*daemonProc, error) {
+func startDaemon(t *testing.T, bus *testenv.Bus, args ...string) (*testenv.Daemon, error) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "vswd-notify-")
-	if err != nil {
-		return nil, err
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sockPath := filepath.Join(dir, "notify")
-	sock, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath, Net: "unixgram"})
-	if err != nil {
-		return nil, err
-	}
-	d := &daemonProc{log: &lockedBuffer{}, notify: make(chan string, 64), exited: make(chan struct{})}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := sock.Read(buf)
-			if err != nil {
-				close(d.notify)
-				return
-			}
-			d.notify <- string(buf[:n])
-		}
-	}()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(bus.Env(os.Environ()), daemonEnv+"=1", "NOTIFY_SOCKET="+sockPath)
-	cmd.Stdout = d.log
-	cmd.Stderr = d.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		sock.Close()
-		return nil, err
-	}
-	d.cmd = cmd
-	go func() {
-		d.err = cmd.Wait()
-		close(d.exited)
-	}()
-	t.Cleanup(func() {
-		d.kill()
-		sock.Close()
-		if t.Failed() {
-			t.Logf("virtswitchd log:\n%s", d.log.String())
-		}
-	})
-	if err := d.waitNotify("READY=1", 60*time.Second); err != nil {
-		d.kill()
-		return d, fmt.Errorf("%v; log:\n%s", err, d.log.String())
-	}
-	return d, nil
-}
-
-// waitNotify waits for an sd_notify message containing want.
-func (d *daemonProc) waitNotify(want string, timeout time.Duration) error {
-	deadline := time.After(timeout)
-	for {
-		select {
-		case m, ok := <-d.notify:
-			if !ok {
-				return fmt.Errorf("notify socket closed before %q", want)
-			}
-			if strings.Contains(m, want) {
-				return nil
-			}
-		case <-d.exited:
-			return fmt.Errorf("virtswitchd exited (%v) before %q", d.err, want)
-		case <-deadline:
-			return fmt.Errorf("no %q from virtswitchd within %s", want, timeout)
-		}
-	}
-}
-
-// kill is kill -9.
-func (d *daemonProc) kill() {
-	select {
-	case <-d.exited:
-		return
-	default:
-	}
-	d.cmd.Process.Signal(syscall.SIGKILL)
-	<-d.exited
-}
-
-// term sends SIGTERM and waits for the exit.
-func (d *daemonProc) term(t *testing.T) error {
-	t.Helper()
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-		return d.err
-	case <-time.After(30 * time.Second):
-		t.Fatal("virtswitchd did not stop on SIGTERM")
-		return nil
-	}
+	return testenv.StartDaemon(t, bus, testenv.DaemonOptions{Binary: os.Args[0], Args: args, Env: []string{daemonEnv + "=1"}})
 }
 
 func dial(t *testing.T) *busapi.Client {

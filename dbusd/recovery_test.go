@@ -37,7 +37,7 @@ func TestKill9Recovery(t *testing.T) {
 	running := e.ns.Snapshot(t)
 
 	// 3a: killed and restarted while the guests run: identical counts.
-	e.d.kill()
+	e.d.Kill()
 	e.start(t)
 	c = dial(t)
 	if got := counts(t, c); got != seedCounts {
@@ -58,7 +58,7 @@ func TestKill9Recovery(t *testing.T) {
 	}
 
 	// 3b: vm2 dies while the daemon is down: freed, links gone.
-	e.d.kill()
+	e.d.Kill()
 	stops["vm2"]()
 	e.start(t)
 	c = dial(t)
@@ -89,7 +89,7 @@ func TestKill9Recovery(t *testing.T) {
 	}
 
 	// 2: host reboot: empty state dir; no counts, no links.
-	e.d.kill()
+	e.d.Kill()
 	stops["vm1"]()
 	if err := os.RemoveAll(e.stateDir); err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func TestPeriodicReconcile(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := fakeQEMU(t, e.libvirt, g.name, g.uuid)
-	e.d.kill() // forget that this daemon prepared it (no grace period)
+	e.d.Kill() // forget that this daemon prepared it (no grace period)
 	e.start(t, "--reconcile-interval", "200ms")
 	c = dial(t)
 	if got := counts(t, c); !strings.Contains(got, "red-pass=1") {

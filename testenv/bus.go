@@ -1,16 +1,19 @@
 package testenv
 
 // This file: a private dbus-daemon that enforces virtswitch's shipped bus
-// policy, for tests of the daemon, the hook and the CLI.
+// policy, and virtswitchd processes on it, for tests of the daemon, the
+// hook and the CLI.
 
 import (
 	"bufio"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -215,4 +218,167 @@ func (b *Bus) Stop() {
 	if b.Dir != "" {
 		os.RemoveAll(b.Dir)
 	}
+}
+
+// Daemon is a virtswitchd process started for a test.
+type Daemon struct {
+	Cmd    *exec.Cmd
+	log    *lockedBuffer
+	notify chan string // sd_notify messages, in order
+	exited chan struct{}
+	err    error // Wait's result, once exited is closed
+}
+
+// DaemonOptions says how to start virtswitchd.
+type DaemonOptions struct {
+	// Binary is the program: BuildVirtswitchd's result, or a test binary
+	// that runs the daemon's main when Env tells it to.
+	Binary string
+	Args   []string
+	Env    []string // added to the environment
+}
+
+// BuildVirtswitchd builds ./dbusd into a temporary directory (removed at
+// clean-up) and returns the binary's path.
+func BuildVirtswitchd(t testing.TB) string {
+	t.Helper()
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("building virtswitchd needs the go command: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "virtswitchd")
+	cmd := exec.Command(goBin, "build", "-o", out, "./dbusd")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./dbusd: %v\n%s", err, b)
+	}
+	return out
+}
+
+// StartDaemon starts virtswitchd on bus with NOTIFY_SOCKET set and waits
+// until it sends READY=1 (after recovery and taking the bus name). It is
+// killed at clean-up, and its log shown if the test failed. An error means
+// it exited or did not get ready; the Daemon is returned even then, so its
+// log can be inspected.
+func StartDaemon(t testing.TB, bus *Bus, opt DaemonOptions) (*Daemon, error) {
+	t.Helper()
+	// A short path: unix socket names are limited to 108 bytes.
+	dir, err := os.MkdirTemp("", "vswd-notify-")
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sockPath := filepath.Join(dir, "notify")
+	sock, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath, Net: "unixgram"})
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{log: &lockedBuffer{}, notify: make(chan string, 64), exited: make(chan struct{})}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := sock.Read(buf)
+			if err != nil {
+				close(d.notify)
+				return
+			}
+			d.notify <- string(buf[:n])
+		}
+	}()
+	cmd := exec.Command(opt.Binary, opt.Args...)
+	cmd.Env = append(append(bus.Env(os.Environ()), opt.Env...), "NOTIFY_SOCKET="+sockPath)
+	cmd.Stdout = d.log
+	cmd.Stderr = d.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		sock.Close()
+		return nil, err
+	}
+	d.Cmd = cmd
+	go func() {
+		d.err = cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		d.Kill()
+		sock.Close()
+		if t.Failed() {
+			t.Logf("virtswitchd log:\n%s", d.Log())
+		}
+	})
+	if err := d.WaitNotify("READY=1", 60*time.Second); err != nil {
+		d.Kill()
+		return d, fmt.Errorf("%v; log:\n%s", err, d.Log())
+	}
+	return d, nil
+}
+
+// Log is what the daemon wrote so far.
+func (d *Daemon) Log() string { return d.log.String() }
+
+// Exited is closed when the process has exited.
+func (d *Daemon) Exited() <-chan struct{} { return d.exited }
+
+// WaitNotify waits for an sd_notify message containing want.
+func (d *Daemon) WaitNotify(want string, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m, ok := <-d.notify:
+			if !ok {
+				return fmt.Errorf("notify socket closed before %q", want)
+			}
+			if strings.Contains(m, want) {
+				return nil
+			}
+		case <-d.exited:
+			return fmt.Errorf("virtswitchd exited (%v) before %q", d.err, want)
+		case <-deadline:
+			return fmt.Errorf("no %q from virtswitchd within %s", want, timeout)
+		}
+	}
+}
+
+// Kill is kill -9; it returns once the process is gone.
+func (d *Daemon) Kill() {
+	select {
+	case <-d.exited:
+		return
+	default:
+	}
+	d.Cmd.Process.Signal(syscall.SIGKILL)
+	<-d.exited
+}
+
+// Term sends SIGTERM and returns the exit error (nil: exit status 0).
+func (d *Daemon) Term(timeout time.Duration) error {
+	d.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+		return d.err
+	case <-time.After(timeout):
+		return fmt.Errorf("virtswitchd did not stop within %s of SIGTERM", timeout)
+	}
+}
+
+// lockedBuffer collects a process's output.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
