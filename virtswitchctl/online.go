@@ -1,0 +1,264 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/virtswitch/virtswitch/busapi"
+)
+
+// The online verbs talk to virtswitchd over the system bus
+// (DBUS_SYSTEM_BUS_ADDRESS when set). Each call is bounded by
+// VIRTSWITCH_TIMEOUT (a Go duration or seconds; default 30s).
+func init() {
+	register("net-define", verb{args: "FILE|-", help: "define (or redefine) a network from an XML file", run: netDefine})
+	register("net-undefine", verb{args: "NAME", help: "remove a network definition (refused while in use)", run: netUndefine})
+	register("net-list", verb{args: "", help: "list networks with their mode and connections", run: netList})
+	register("net-dumpxml", verb{args: "[--status] NAME", help: "print a network's XML (--status: with connection counts)", run: netDumpXML})
+	register("net-info", verb{args: "NAME", help: "show a network's mode, devices and their connections", run: netInfo})
+	register("reload", verb{args: "", help: "make virtswitchd re-read its config dir and reconcile", run: reload})
+	register("domain-status", verb{args: "UUID", help: "print a running domain's state (with <actual>)", run: domainStatus})
+}
+
+const defaultTimeout = 30 * time.Second
+
+func timeout() (time.Duration, error) {
+	v := os.Getenv("VIRTSWITCH_TIMEOUT")
+	if v == "" {
+		return defaultTimeout, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return d, nil
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return time.Duration(n) * time.Second, nil
+	}
+	return 0, fmt.Errorf("VIRTSWITCH_TIMEOUT=%q is neither a duration (10s) nor a number of seconds", v)
+}
+
+// online dials the bus, runs fn, and makes "nobody owns the name" errors
+// say what they mean.
+func online(fn func(c *busapi.Client) error) error {
+	d, err := timeout()
+	if err != nil {
+		return err
+	}
+	c, err := busapi.Dial(d)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	err = fn(c)
+	var re *busapi.RemoteError
+	if errors.As(err, &re) {
+		switch re.Name {
+		case "org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner":
+			return fmt.Errorf("virtswitchd is not running (no owner of %s on the system bus)", busapi.BusName)
+		}
+	}
+	return err
+}
+
+func oneArg(args []string, what string) (string, error) {
+	if len(args) != 1 {
+		return "", usagef("expected one %s, got %d arguments", what, len(args))
+	}
+	if strings.HasPrefix(args[0], "-") && args[0] != "-" {
+		return "", usagef("unknown option '%s'", args[0])
+	}
+	return args[0], nil
+}
+
+func netDefine(args []string, stdin io.Reader, stdout io.Writer) error {
+	file, err := oneArg(args, "FILE (or - for standard input)")
+	if err != nil {
+		return err
+	}
+	var data []byte
+	if file == "-" {
+		data, err = io.ReadAll(stdin)
+	} else {
+		data, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot read network definition: %v", err)
+	}
+	return online(func(c *busapi.Client) error {
+		var path dbus.ObjectPath
+		if err := c.Call("DefineNetwork", []any{&path}, string(data)); err != nil {
+			return err
+		}
+		v, err := c.Property(string(path), busapi.NetworkInterface, "Name")
+		if err != nil {
+			return err
+		}
+		from := file
+		if file == "-" {
+			from = "standard input"
+		}
+		fmt.Fprintf(stdout, "Network %s defined from %s\n", v.Value(), from)
+		return nil
+	})
+}
+
+func netUndefine(args []string, _ io.Reader, stdout io.Writer) error {
+	name, err := oneArg(args, "NAME")
+	if err != nil {
+		return err
+	}
+	return online(func(c *busapi.Client) error {
+		if err := c.Call("UndefineNetwork", nil, name); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Network %s has been undefined\n", name)
+		return nil
+	})
+}
+
+// netProps reads every Network property of path.
+func netProps(c *busapi.Client, path dbus.ObjectPath) (map[string]dbus.Variant, error) {
+	var m map[string]dbus.Variant
+	err := c.CallOn(string(path), "org.freedesktop.DBus.Properties.GetAll", []any{&m}, busapi.NetworkInterface)
+	return m, err
+}
+
+type deviceCount struct {
+	Device      string
+	Connections uint32
+}
+
+func netList(args []string, _ io.Reader, stdout io.Writer) error {
+	if len(args) != 0 {
+		return usagef("net-list takes no arguments")
+	}
+	return online(func(c *busapi.Client) error {
+		var paths []dbus.ObjectPath
+		if err := c.Call("ListNetworks", []any{&paths}); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 8, 3, ' ', 0)
+		fmt.Fprintln(tw, " Name\tMode\tConnections")
+		fmt.Fprintln(tw, "-------------------------------------------")
+		for _, p := range paths {
+			m, err := netProps(c, p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(tw, " %v\t%v\t%v\n", m["Name"].Value(), m["Mode"].Value(), m["Connections"].Value())
+		}
+		return tw.Flush()
+	})
+}
+
+func netDumpXML(args []string, _ io.Reader, stdout io.Writer) error {
+	var flags uint32
+	var rest []string
+	for _, a := range args {
+		switch {
+		case a == "--status":
+			flags = 1
+		case strings.HasPrefix(a, "-"):
+			return usagef("unknown option '%s'", a)
+		default:
+			rest = append(rest, a)
+		}
+	}
+	name, err := oneArg(rest, "NAME")
+	if err != nil {
+		return err
+	}
+	return online(func(c *busapi.Client) error {
+		var path dbus.ObjectPath
+		if err := c.Call("LookupNetwork", []any{&path}, name); err != nil {
+			return err
+		}
+		var x string
+		if err := c.CallOn(string(path), busapi.NetworkInterface+".GetXMLDesc", []any{&x}, flags); err != nil {
+			return err
+		}
+		_, err := io.WriteString(stdout, x)
+		return err
+	})
+}
+
+func netInfo(args []string, _ io.Reader, stdout io.Writer) error {
+	name, err := oneArg(args, "NAME")
+	if err != nil {
+		return err
+	}
+	return online(func(c *busapi.Client) error {
+		var path dbus.ObjectPath
+		if err := c.Call("LookupNetwork", []any{&path}, name); err != nil {
+			return err
+		}
+		m, err := netProps(c, path)
+		if err != nil {
+			return err
+		}
+		var devs []deviceCount
+		if v, ok := m["Devices"]; ok {
+			if err := dbus.Store([]any{v.Value()}, &devs); err != nil {
+				return fmt.Errorf("network '%s': unexpected Devices property: %v", name, err)
+			}
+		}
+		var pgs []string
+		if v, ok := m["Portgroups"]; ok {
+			dbus.Store([]any{v.Value()}, &pgs)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 8, 1, ' ', 0)
+		fmt.Fprintf(tw, "Name:\t%v\n", m["Name"].Value())
+		fmt.Fprintf(tw, "UUID:\t%v\n", m["UUID"].Value())
+		fmt.Fprintf(tw, "Mode:\t%v\n", m["Mode"].Value())
+		if b, _ := m["Bridge"].Value().(string); b != "" {
+			fmt.Fprintf(tw, "Bridge:\t%s\n", b)
+		}
+		if len(pgs) > 0 {
+			fmt.Fprintf(tw, "Portgroups:\t%s\n", strings.Join(pgs, ", "))
+		}
+		fmt.Fprintf(tw, "Connections:\t%v\n", m["Connections"].Value())
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if len(devs) == 0 {
+			return nil
+		}
+		fmt.Fprintln(stdout)
+		tw = tabwriter.NewWriter(stdout, 0, 8, 3, ' ', 0)
+		fmt.Fprintln(tw, " Device\tConnections")
+		fmt.Fprintln(tw, "----------------------------")
+		for _, d := range devs {
+			fmt.Fprintf(tw, " %s\t%d\n", d.Device, d.Connections)
+		}
+		return tw.Flush()
+	})
+}
+
+func reload(args []string, _ io.Reader, _ io.Writer) error {
+	if len(args) != 0 {
+		return usagef("reload takes no arguments")
+	}
+	return online(func(c *busapi.Client) error { return c.Call("Reload", nil) })
+}
+
+func domainStatus(args []string, _ io.Reader, stdout io.Writer) error {
+	uuid, err := oneArg(args, "UUID")
+	if err != nil {
+		return err
+	}
+	return online(func(c *busapi.Client) error {
+		var st string
+		if err := c.Call("GetDomainStatus", []any{&st}, uuid); err != nil {
+			return err
+		}
+		_, err := io.WriteString(stdout, st)
+		return err
+	})
+}
