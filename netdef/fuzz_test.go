@@ -47,6 +47,9 @@ func FuzzParse(f *testing.F) {
 			if !strings.HasPrefix(e.Msg, "network") || strings.ContainsAny(e.Msg, "\n\r") {
 				t.Fatalf("message does not start by naming the network, or is not one line: %q", e.Msg)
 			}
+			if len(e.Msg) > 520 {
+				t.Fatalf("message of %d bytes", len(e.Msg))
+			}
 			if !utf8.ValidString(e.Msg) {
 				t.Fatalf("message is not valid UTF-8 (D-Bus needs it): %q", e.Msg)
 			}

@@ -24,13 +24,13 @@ func checkDevice(dev string) error {
 	case dev == "":
 		return fmt.Errorf("empty device name")
 	case len(dev) > 15:
-		return fmt.Errorf("device name '%s' is longer than 15 bytes", dev)
+		return fmt.Errorf("device name '%s' is longer than 15 bytes", shorten(dev))
 	case dev == "." || dev == "..":
 		return fmt.Errorf("'%s' is not a valid device name", dev)
 	}
 	for i := 0; i < len(dev); i++ {
 		if !deviceChar(dev[i]) {
-			return fmt.Errorf("device name '%s' contains %s, which a Linux interface name (or libvirt's schema) does not allow", dev, describeByte(dev[i]))
+			return fmt.Errorf("device name '%s' contains %s, which a Linux interface name (or libvirt's schema) does not allow", shorten(dev), describeByte(dev[i]))
 		}
 	}
 	return nil

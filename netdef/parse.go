@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"libvirt.org/go/libvirtxml"
 
@@ -46,10 +47,20 @@ func Parse(data []byte) (*Network, error) {
 }
 
 // validUTF8 makes sure a message can travel over D-Bus, which only carries
-// valid UTF-8: encoding/xml quotes offending input bytes in its errors.
+// valid UTF-8 (encoding/xml quotes offending input bytes in its errors), and
+// bounds its length: values quoted from the input (by encoding/xml or vport)
+// may be huge.
 func validUTF8(err error) error {
 	if e, ok := err.(*apierr.Error); ok {
-		e.Msg = strings.ToValidUTF8(e.Msg, "\ufffd")
+		msg := strings.ToValidUTF8(e.Msg, "\ufffd")
+		if len(msg) > 512 {
+			cut := 512
+			for !utf8.RuneStart(msg[cut]) {
+				cut--
+			}
+			msg = msg[:cut] + "..."
+		}
+		e.Msg = msg
 	}
 	return err
 }
@@ -89,7 +100,7 @@ func (p *parser) parse() (*Network, error) {
 	// The name, as given, for messages; validated below.
 	nameNode := r.kid("name")
 	if nameNode != nil {
-		p.net = nameNode.text
+		p.net = shorten(nameNode.text)
 	} else {
 		p.net = "(unnamed)"
 	}
@@ -101,7 +112,7 @@ func (p *parser) parse() (*Network, error) {
 		return nil, apierr.New(apierr.InvalidXML, "network definition has no <name> element")
 	}
 	if !ValidName(nameNode.text) {
-		return nil, apierr.New(apierr.InvalidXML, "network '%s': invalid <name>: must match ^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$", nameNode.text)
+		return nil, apierr.New(apierr.InvalidXML, "network '%s': invalid <name>: must match ^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$", p.net)
 	}
 
 	if err := p.walk(); err != nil {
@@ -125,6 +136,7 @@ func (p *parser) checkOwnership() error {
 		return p.errf(apierr.Unsupported, "a network without <forward> (isolated) is served by libvirt's own network driver, not virtswitch")
 	}
 	mode, _ := fwd.attr("mode")
+	mode = shorten(mode)
 	if mode == "" {
 		mode = "nat"
 	}
@@ -167,17 +179,17 @@ func (p *parser) checkAttrs(n *node, where string, allowed map[string]rule) erro
 			continue
 		}
 		if a.Name.Space != "" {
-			return p.invalid("unknown attribute '%s' (namespace '%s') on %s", a.Name.Local, a.Name.Space, where)
+			return p.invalid("unknown attribute '%s' (namespace '%s') on %s", shorten(a.Name.Local), shorten(a.Name.Space), where)
 		}
 		if seen[a.Name.Local] {
-			return p.invalid("attribute '%s' given twice on %s", a.Name.Local, where)
+			return p.invalid("attribute '%s' given twice on %s", shorten(a.Name.Local), where)
 		}
 		seen[a.Name.Local] = true
 		r, ok := allowed[a.Name.Local]
 		if !ok {
-			return p.invalid("unknown attribute '%s' on %s", a.Name.Local, where)
+			return p.invalid("unknown attribute '%s' on %s", shorten(a.Name.Local), where)
 		}
-		if err := p.apply(r, fmt.Sprintf("attribute %s='%s' on %s", a.Name.Local, a.Value, where), nil); err != nil {
+		if err := p.apply(r, fmt.Sprintf("attribute %s='%s' on %s", a.Name.Local, shorten(a.Value), where), nil); err != nil {
 			return err
 		}
 	}
@@ -219,7 +231,7 @@ func (p *parser) walk() error {
 	}
 	if v, ok := r.attr("connections"); ok {
 		if _, err := strconv.ParseUint(v, 10, 32); err != nil {
-			return p.invalid("invalid connections='%s' on <network>", v)
+			return p.invalid("invalid connections='%s' on <network>", shorten(v))
 		}
 	}
 	if err := p.noText(r, "<network>"); err != nil {
@@ -288,7 +300,7 @@ func (p *parser) walk() error {
 		case "port":
 			err = p.apply(rule{kind: apierr.Unsupported}, "<port isolated>", k)
 		default:
-			err = p.invalid("unknown element <%s> in <network>", name)
+			err = p.invalid("unknown element <%s> in <network>", shorten(name))
 		}
 		if err != nil {
 			return err
@@ -318,7 +330,7 @@ func (p *parser) walkForward(f *node) error {
 			err = p.leaf(k, "<forward><interface>", map[string]rule{"dev": {}, "connections": {}})
 			if v, ok := k.attr("connections"); ok && err == nil {
 				if _, perr := strconv.ParseUint(v, 10, 32); perr != nil {
-					err = p.invalid("invalid connections='%s' on <forward><interface>", v)
+					err = p.invalid("invalid connections='%s' on <forward><interface>", shorten(v))
 				}
 			}
 		case "pf":
@@ -330,7 +342,7 @@ func (p *parser) walkForward(f *node) error {
 		case "nat":
 			err = p.invalid("the <nat> element can only be used when <forward> mode is 'nat', not %s", p.modeMsg())
 		default:
-			err = p.invalid("unknown element <%s> in <forward>", k.name.Local)
+			err = p.invalid("unknown element <%s> in <forward>", shorten(k.name.Local))
 		}
 		if err != nil {
 			return err
@@ -388,7 +400,7 @@ func (p *parser) walkVirtualPort(v *node, where string) error {
 
 func (p *parser) walkPortgroup(g *node) error {
 	name, _ := g.attr("name")
-	where := fmt.Sprintf("<portgroup name='%s'>", name)
+	where := fmt.Sprintf("<portgroup name='%s'>", shorten(name))
 	if err := p.checkAttrs(g, where, map[string]rule{
 		"name":                {},
 		"default":             {},
@@ -415,7 +427,7 @@ func (p *parser) walkPortgroup(g *node) error {
 		case "vlan", "bandwidth":
 			err = p.apply(rule{kind: apierr.Unsupported}, fmt.Sprintf("<%s> in %s", k.name.Local, where), k)
 		default:
-			err = p.invalid("unknown element <%s> in %s", k.name.Local, where)
+			err = p.invalid("unknown element <%s> in %s", shorten(k.name.Local), where)
 		}
 		if err != nil {
 			return err
@@ -512,7 +524,7 @@ func (p *parser) pool(n *Network, fwd *libvirtxml.NetworkForward) error {
 		}
 		if i == 0 && hasFdev {
 			if dev != fdev {
-				return p.invalid("<forward dev='%s'> must match first <interface dev='%s'/>", fdev, dev)
+				return p.invalid("<forward dev='%s'> must match first <interface dev='%s'/>", shorten(fdev), shorten(dev))
 			}
 			i++
 			continue
@@ -537,7 +549,7 @@ func (p *parser) bridgeRules(n *Network, br *libvirtxml.NetworkBridge) error {
 			return p.invalid("<bridge> without a name")
 		}
 		if p.mode != ModeBridge {
-			return p.invalid("<bridge name='%s'> is not allowed in %s", name, p.modeMsg())
+			return p.invalid("<bridge name='%s'> is not allowed in %s", shorten(name), p.modeMsg())
 		}
 		if poolish {
 			return p.invalid("a network with %s can specify a bridge name or a forward dev, but not both", p.modeMsg())
@@ -614,10 +626,10 @@ func (p *parser) portgroupRules(n *Network, lvpgs []libvirtxml.NetworkPortGroup)
 			return p.invalid("missing required name attribute in <portgroup>")
 		}
 		if !portgroupNameRE.MatchString(name) {
-			return p.invalid("invalid <portgroup> name '%s': libvirt allows only letters, digits and _.-\\:/", name)
+			return p.invalid("invalid <portgroup> name '%s': libvirt allows only letters, digits and _.-\\:/", shorten(name))
 		}
 		if seen[name] {
-			return p.invalid("<portgroup name='%s'> is defined more than once", name)
+			return p.invalid("<portgroup name='%s'> is defined more than once", shorten(name))
 		}
 		seen[name] = true
 		pg := Portgroup{Name: lvpgs[i].Name}
@@ -627,17 +639,17 @@ func (p *parser) portgroupRules(n *Network, lvpgs []libvirtxml.NetworkPortGroup)
 				pg.Default = true
 			case "no":
 			default:
-				return p.invalid("invalid default='%s' in <portgroup name='%s'> (expected yes or no)", v, name)
+				return p.invalid("invalid default='%s' in <portgroup name='%s'> (expected yes or no)", shorten(v), shorten(name))
 			}
 		}
 		if pg.Default {
 			if def != "" {
-				return p.invalid("multiple default <portgroup> elements (%s and %s), but only one default is allowed", def, name)
+				return p.invalid("multiple default <portgroup> elements (%s and %s), but only one default is allowed", shorten(def), shorten(name))
 			}
 			def = name
 		}
 		if v := p.pgVports[i]; v != nil {
-			where := fmt.Sprintf("<portgroup name='%s'> <virtualport>", name)
+			where := fmt.Sprintf("<portgroup name='%s'> <virtualport>", shorten(name))
 			vp, err := p.readVirtualPort(v, where)
 			if err != nil {
 				return err
@@ -699,11 +711,18 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// shorten bounds a user-supplied value quoted in a message, so that a huge
+// input cannot make a huge error (cut on a rune boundary).
 func shorten(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
+	const max = 80
+	if len(s) <= max {
+		return s
 	}
-	return s
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // nameHint names the network in errors raised before the document could be

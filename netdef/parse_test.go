@@ -407,3 +407,54 @@ func checkRoundTrip(t *testing.T, n *Network) {
 		t.Errorf("status view re-parses to a different network")
 	}
 }
+
+// Inputs near the D-Bus limit (4 MiB): messages stay short, big pools work.
+func TestParseLargeInputs(t *testing.T) {
+	long := strings.Repeat("x", 1<<20)
+	for _, in := range []string{
+		forwardNet("<forward mode='nat'/>", "") + "",
+		strings.Replace(poolNet("vepa", ""), "net1", long, 1),
+		strings.Replace(poolNet("vepa", ""), "net1", "-"+long, 1),
+		forwardNet("<forward mode='"+long+"'/>", ""),
+		forwardNet("<forward mode='vepa'><interface dev='"+long+"'/></forward>", ""),
+		poolNet("vepa", "<virtualport type='802.1Qbg'><parameters instanceid='"+long+"'/></virtualport>"),
+		poolNet("vepa", "<"+long+"/>"),
+		poolNet("vepa", "<portgroup name='"+long+"'/><portgroup name='"+long+"'/>"),
+	} {
+		in = strings.Replace(in, "<name>net1</name>", "<name>"+long+"</name>", 1)
+		_, err := Parse([]byte(in))
+		if err == nil {
+			t.Fatal("accepted")
+		}
+		if len(err.Error()) > 520 {
+			t.Errorf("message of %d bytes: %.200s", len(err.Error()), err)
+		}
+	}
+
+	// Text split by many comments is gathered in linear time.
+	var b strings.Builder
+	b.WriteString("<network><name>net1</name><forward mode='vepa' dev='eth0'>")
+	for b.Len() < 4<<20 {
+		b.WriteString("<!-- c -->")
+	}
+	b.WriteString("</forward></network>")
+	if _, err := Parse([]byte(b.String())); err != nil {
+		t.Errorf("comments: %v", err)
+	}
+
+	// A pool of thousands of devices (SR-IOV VFs).
+	b.Reset()
+	b.WriteString("<network><name>vfs</name><forward mode='passthrough'>")
+	for i := 0; i < 5000; i++ {
+		fmt.Fprintf(&b, "<interface dev='vf%d'/>", i)
+	}
+	b.WriteString("</forward></network>")
+	n, err := Parse([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(n.Devices) != 5000 || n.Devices[4999] != "vf4999" {
+		t.Errorf("%d devices", len(n.Devices))
+	}
+	checkRoundTrip(t, n)
+}

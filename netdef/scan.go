@@ -19,6 +19,7 @@ type node struct {
 	attrs      []xml.Attr
 	kids       []*node
 	text       string // character data directly inside the element
+	textBuf    []byte // text while it is being read (appending, not concatenating)
 	start, end int64  // byte span of the whole element in the input
 	inner      string // <metadata> only: its raw inner XML
 	line       int
@@ -84,6 +85,7 @@ func scan(data []byte) (*node, error) {
 		case xml.EndElement:
 			n := stack[len(stack)-1]
 			n.end = d.InputOffset()
+			n.text, n.textBuf = string(n.textBuf), nil
 			stack = stack[:len(stack)-1]
 		case xml.CharData:
 			if len(stack) == 0 {
@@ -92,7 +94,8 @@ func scan(data []byte) (*node, error) {
 				}
 				continue
 			}
-			stack[len(stack)-1].text += string(t)
+			top := stack[len(stack)-1]
+			top.textBuf = append(top.textBuf, t...)
 		case xml.Directive:
 			return nil, errors.New("<!DOCTYPE> and other directives are not allowed")
 		}
@@ -163,9 +166,12 @@ func checkMetadata(inner string) error {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			scope := map[string]bool{}
+			var scope map[string]bool // nil unless the element declares prefixes
 			for _, a := range t.Attr {
 				if a.Name.Space == "xmlns" {
+					if scope == nil {
+						scope = map[string]bool{}
+					}
 					scope[a.Name.Local] = true
 				}
 			}
@@ -173,19 +179,19 @@ func checkMetadata(inner string) error {
 			if len(scopes) == 1 {
 				continue // the wrapper
 			}
-			attrSeen := map[xml.Name]bool{}
-			for _, a := range t.Attr {
-				if attrSeen[a.Name] {
-					return fmt.Errorf("attribute '%s' given twice on an element in <metadata>", rawName(a.Name))
+			for i, a := range t.Attr {
+				for _, b := range t.Attr[:i] {
+					if a.Name == b.Name {
+						return fmt.Errorf("attribute '%s' given twice on an element in <metadata>", shorten(rawName(a.Name)))
+					}
 				}
-				attrSeen[a.Name] = true
 			}
 			if !declared(t.Name.Space) {
-				return fmt.Errorf("<%s:%s> in <metadata> uses namespace prefix '%s' declared outside <metadata>", t.Name.Space, t.Name.Local, t.Name.Space)
+				return fmt.Errorf("<%s:%s> in <metadata> uses namespace prefix '%s' declared outside <metadata>", shorten(t.Name.Space), shorten(t.Name.Local), shorten(t.Name.Space))
 			}
 			for _, a := range t.Attr {
 				if !declared(a.Name.Space) {
-					return fmt.Errorf("attribute %s:%s in <metadata> uses namespace prefix '%s' declared outside <metadata>", a.Name.Space, a.Name.Local, a.Name.Space)
+					return fmt.Errorf("attribute %s:%s in <metadata> uses namespace prefix '%s' declared outside <metadata>", shorten(a.Name.Space), shorten(a.Name.Local), shorten(a.Name.Space))
 				}
 			}
 		case xml.EndElement:
@@ -214,7 +220,7 @@ func rawName(n xml.Name) string {
 // elemName writes an element name for messages.
 func elemName(n xml.Name) string {
 	if n.Space != "" {
-		return fmt.Sprintf("<%s> (namespace '%s')", n.Local, n.Space)
+		return fmt.Sprintf("<%s> (namespace '%s')", shorten(n.Local), shorten(n.Space))
 	}
-	return "<" + n.Local + ">"
+	return "<" + shorten(n.Local) + ">"
 }
