@@ -24,10 +24,20 @@ const linkPrefix = "vsw"
 // Reload and periodically.
 func (s *Switch) Recover() error {
 	s.defs.Lock()
-	changed, err := s.recoverLocked()
+	changed, released, err := s.recoverLocked()
 	s.defs.Unlock()
 	s.networksChanged(changed)
+	s.domainsReleased(released)
 	return err
+}
+
+func (s *Switch) domainsReleased(uuids []string) {
+	if s.obs == nil {
+		return
+	}
+	for _, u := range uuids {
+		s.obs.DomainReleased(u)
+	}
 }
 
 // Run recovers every interval until ctx ends (interval ≤ 0: never).
@@ -56,15 +66,17 @@ type recovered struct {
 	actual map[string]xmlrewrite.Actual
 }
 
-func (s *Switch) recoverLocked() (changed []string, err error) {
+// recoverLocked needs defs held exclusively. It returns the networks whose
+// counts changed and the domains it released, for the Observer (told after
+// the lock is dropped).
+func (s *Switch) recoverLocked() (changed, released []string, err error) {
 	uuids, err := s.state.List()
 	if err != nil {
-		return nil, apierr.Wrap(err, apierr.Plumbing, "recovery")
+		return nil, nil, apierr.Wrap(err, apierr.Plumbing, "recovery")
 	}
 	var problems []error
 	var live []recovered
 	accounted := map[string]bool{} // link names some state file still records
-	var released []string
 	for _, uuid := range uuids {
 		b, err := s.state.Read(uuid)
 		if err != nil {
@@ -149,12 +161,7 @@ func (s *Switch) recoverLocked() (changed []string, err error) {
 	for _, p := range problems {
 		s.log.Warn("recovery", "err", p)
 	}
-	if s.obs != nil {
-		for _, u := range released {
-			s.obs.DomainReleased(u)
-		}
-	}
-	return changed, joinErrors(problems...)
+	return changed, released, joinErrors(problems...)
 }
 
 func sameCounts(a, b *pool.Pool) bool {

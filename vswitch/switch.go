@@ -333,9 +333,10 @@ func (s *Switch) undefineLocked(name string) error {
 func (s *Switch) Reload() error {
 	s.defs.Lock()
 	changed, lerr := s.loadLocked()
-	rchanged, rerr := s.recoverLocked()
+	rchanged, released, rerr := s.recoverLocked()
 	s.defs.Unlock()
 	s.networksChanged(append(changed, rchanged...))
+	s.domainsReleased(released)
 	return joinErrors(lerr, rerr)
 }
 
