@@ -175,9 +175,19 @@ func normalizeParam(name, val string) (string, error) {
 }
 
 func normalizeUint(name, val string, max uint64) (string, error) {
-	// libvirt parses with base 0: decimal, 0x hex and leading-0 octal.
-	n, err := strconv.ParseUint(strings.TrimSpace(val), 0, 64)
-	if err != nil {
+	// libvirt parses with strtoul base 0: decimal, 0x hex and leading-0
+	// octal. Go's base 0 also takes 0b, 0o and '_' separators, which libvirt
+	// and its schema refuse, so only those three shapes are let through.
+	val = strings.TrimSpace(val)
+	base, digits := 10, val
+	switch {
+	case len(val) > 2 && (val[:2] == "0x" || val[:2] == "0X"):
+		base, digits = 16, val[2:]
+	case len(val) > 1 && val[0] == '0':
+		base, digits = 8, val[1:]
+	}
+	n, err := strconv.ParseUint(digits, base, 64)
+	if err != nil || strings.ContainsAny(digits, "_+-") {
 		return "", fmt.Errorf("cannot parse %s parameter '%s' as a number", name, val)
 	}
 	if n > max {
