@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/virtswitch/virtswitch/apierr"
+	"github.com/virtswitch/virtswitch/testenv"
 	"github.com/virtswitch/virtswitch/vport"
 )
 
@@ -128,15 +129,7 @@ var exampleVerdicts = map[string]verdict{
 }
 
 func corpusDir(t *testing.T) string {
-	dir := os.Getenv("VIRTSWITCH_CORPUS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "corpus")
-	}
-	dir = filepath.Join(dir, "libvirt-network")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("corpus not found at %s (set VIRTSWITCH_CORPUS): %v", dir, err)
-	}
-	return dir
+	return testenv.CorpusDir(t, "libvirt-network")
 }
 
 // checkVerdicts runs every *.xml in dir against verdicts: a file without a
@@ -257,11 +250,7 @@ func TestExamples(t *testing.T) {
 // schema (virt-xml-validate FILE network).
 func validateXML(t *testing.T, name string, n *Network) {
 	t.Helper()
-	tool, err := exec.LookPath("virt-xml-validate")
-	if err != nil {
-		t.Logf("not checked against libvirt's schema: virt-xml-validate not installed (Debian: libvirt-clients, libxml2-utils)")
-		return
-	}
+	tool := testenv.Tool(t, "virt-xml-validate", "libvirt-clients + libxml2-utils")
 	st := &Status{Connections: 5, Devices: map[string]uint{}}
 	for _, d := range n.Devices {
 		st.Devices[d] = 2
