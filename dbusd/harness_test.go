@@ -38,7 +38,7 @@ type env struct {
 	d                            *testenv.Daemon
 }
 
-func newEnv(t *testing.T, opt testenv.BusOptions) *env {
+func newEnv(t testing.TB, opt testenv.BusOptions) *env {
 	t.Helper()
 	testenv.RequireRoot(t)
 	e := &env{ns: testenv.NewNetNS(t), bus: testenv.StartBus(t, opt)}
@@ -62,7 +62,7 @@ func newEnv(t *testing.T, opt testenv.BusOptions) *env {
 }
 
 // start runs the daemon on e's dirs and waits for READY=1.
-func (e *env) start(t *testing.T, extra ...string) *testenv.Daemon {
+func (e *env) start(t testing.TB, extra ...string) *testenv.Daemon {
 	t.Helper()
 	args := append([]string{"--config-dir", e.configDir, "--state-dir", e.stateDir,
 		"--libvirt-state-dir", e.libvirt, "--netns", e.ns.Path}, extra...)
@@ -74,12 +74,12 @@ func (e *env) start(t *testing.T, extra ...string) *testenv.Daemon {
 	return d
 }
 
-func startDaemon(t *testing.T, bus *testenv.Bus, args ...string) (*testenv.Daemon, error) {
+func startDaemon(t testing.TB, bus *testenv.Bus, args ...string) (*testenv.Daemon, error) {
 	t.Helper()
 	return testenv.StartDaemon(t, bus, testenv.DaemonOptions{Binary: os.Args[0], Args: args, Env: []string{daemonEnv + "=1"}})
 }
 
-func dial(t *testing.T) *busapi.Client {
+func dial(t testing.TB) *busapi.Client {
 	t.Helper()
 	c, err := busapi.Dial(30 * time.Second)
 	if err != nil {
@@ -90,7 +90,7 @@ func dial(t *testing.T) *busapi.Client {
 }
 
 // watch subscribes to every signal virtswitchd sends.
-func watch(t *testing.T, bus *testenv.Bus) chan *dbus.Signal {
+func watch(t testing.TB, bus *testenv.Bus) chan *dbus.Signal {
 	t.Helper()
 	conn, err := bus.Connect()
 	if err != nil {
@@ -107,7 +107,7 @@ func watch(t *testing.T, bus *testenv.Bus) chan *dbus.Signal {
 
 // fakeQEMU pretends libvirt runs a domain: a process whose command line
 // carries the UUID (as QEMU's -uuid does) and NAME.pid pointing at it.
-func fakeQEMU(t *testing.T, libvirtDir, name, uuid string) (stop func()) {
+func fakeQEMU(t testing.TB, libvirtDir, name, uuid string) (stop func()) {
 	t.Helper()
 	cmd := exec.Command("sh", "-c", "sleep 600; :", "qemu-"+name, "-uuid", uuid)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -205,7 +205,7 @@ func iface(network, portgroup, mac, instance string) string {
 type guest struct{ name, uuid, formA, formB string }
 
 // encode converts a Form A domain through the daemon (EncodeDomain).
-func encode(t *testing.T, c *busapi.Client, name, uuid string, ifaces ...string) *guest {
+func encode(t testing.TB, c *busapi.Client, name, uuid string, ifaces ...string) *guest {
 	t.Helper()
 	g := &guest{name: name, uuid: uuid, formA: domainXML(name, uuid, ifaces...)}
 	if err := c.Call("EncodeDomain", []any{&g.formB}, g.formA); err != nil {
@@ -217,7 +217,7 @@ func encode(t *testing.T, c *busapi.Client, name, uuid string, ifaces ...string)
 	return g
 }
 
-func defineSeed(t *testing.T, c *busapi.Client) {
+func defineSeed(t testing.TB, c *busapi.Client) {
 	t.Helper()
 	for _, n := range []string{vepaNet, passNet, bridgeNet} {
 		var p dbus.ObjectPath
@@ -227,7 +227,7 @@ func defineSeed(t *testing.T, c *busapi.Client) {
 	}
 }
 
-func seedGuests(t *testing.T, c *busapi.Client) []*guest {
+func seedGuests(t testing.TB, c *busapi.Client) []*guest {
 	return []*guest{
 		encode(t, c, "vm1", "11111111-1111-1111-1111-111111111111",
 			iface("red-vepa", "engineering", "de:ad:be:ef:ca:fe", "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f"),
@@ -243,7 +243,7 @@ func seedGuests(t *testing.T, c *busapi.Client) []*guest {
 
 // counts reads every network's Connections and Devices properties over the
 // bus: "red-bridge=1 red-pass=2[eth20:1 eth21:1] ...".
-func counts(t *testing.T, c *busapi.Client) string {
+func counts(t testing.TB, c *busapi.Client) string {
 	t.Helper()
 	var paths []dbus.ObjectPath
 	if err := c.Call("ListNetworks", []any{&paths}); err != nil {
@@ -268,7 +268,7 @@ func counts(t *testing.T, c *busapi.Client) string {
 	return strings.Join(parts, " ")
 }
 
-func property(t *testing.T, c *busapi.Client, path dbus.ObjectPath, name string) any {
+func property(t testing.TB, c *busapi.Client, path dbus.ObjectPath, name string) any {
 	t.Helper()
 	v, err := c.Property(string(path), busapi.NetworkInterface, name)
 	if err != nil {
@@ -277,7 +277,7 @@ func property(t *testing.T, c *busapi.Client, path dbus.ObjectPath, name string)
 	return v.Value()
 }
 
-func devices(t *testing.T, c *busapi.Client, path dbus.ObjectPath) []deviceCount {
+func devices(t testing.TB, c *busapi.Client, path dbus.ObjectPath) []deviceCount {
 	t.Helper()
 	v, err := c.Property(string(path), busapi.NetworkInterface, "Devices")
 	if err != nil {
@@ -290,7 +290,7 @@ func devices(t *testing.T, c *busapi.Client, path dbus.ObjectPath) []deviceCount
 	return out
 }
 
-func stateFiles(t *testing.T, dir string) []string {
+func stateFiles(t testing.TB, dir string) []string {
 	t.Helper()
 	ents, err := os.ReadDir(filepath.Join(dir, "domains"))
 	if err != nil && !os.IsNotExist(err) {

@@ -68,7 +68,9 @@ type fixture struct {
 	obs       *recorder
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureTB(t) }
+
+func newFixtureTB(t testing.TB) *fixture {
 	t.Helper()
 	testenv.RequireRoot(t)
 	f := &fixture{ns: testenv.NewNetNS(t)}
@@ -103,7 +105,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // open makes a new Switch on the fixture's dirs (a daemon (re)start).
-func (f *fixture) open(t *testing.T) *Switch {
+func (f *fixture) open(t testing.TB) *Switch {
 	t.Helper()
 	f.obs = &recorder{}
 	sw, err := Open(Config{
@@ -137,6 +139,10 @@ type guest struct {
 }
 
 func newGuest(t *testing.T, f *fixture, name, uuid string, ifaces ...string) *guest {
+	return newGuestTB(t, f, name, uuid, ifaces...)
+}
+
+func newGuestTB(t testing.TB, f *fixture, name, uuid string, ifaces ...string) *guest {
 	t.Helper()
 	doc := fmt.Sprintf(`<domain type='kvm'>
   <name>%s</name>
@@ -177,7 +183,7 @@ func (f *fixture) run(t *testing.T, g *guest) (stop func()) {
 	return startFakeQEMU(t, f.libvirt, g.name, g.uuid)
 }
 
-func startFakeQEMU(t *testing.T, libvirtDir, name, uuid string) func() {
+func startFakeQEMU(t testing.TB, libvirtDir, name, uuid string) func() {
 	t.Helper()
 	cmd := exec.Command("sh", "-c", "sleep 600; :", "qemu-"+name, "-uuid", uuid)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -265,7 +271,7 @@ func (r *recorder) DomainReleased(uuid string) {
 }
 
 // testWriter sends the Switch's log to the test's log.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/virtswitch/virtswitch/testenv"
+)
+
+// Round trips through dbus-daemon to a real virtswitchd (built with the
+// test flags, so with -race when the benchmark runs with it).
+func BenchmarkBus(b *testing.B) {
+	e := newEnv(b, testenv.BusOptions{})
+	e.start(b)
+	c := dial(b)
+	defineSeed(b, c)
+	g := encode(b, c, "bench", "dddddddd-dddd-dddd-dddd-dddddddddddd",
+		iface("red-vepa", "engineering", "52:54:00:dd:00:01", "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f"))
+
+	// An "anyone" call with no plumbing: the bus and export overhead.
+	b.Run("ListNetworks", func(b *testing.B) {
+		var out []any
+		for b.Loop() {
+			if err := c.Call("ListNetworks", []any{&out}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// A root call: adds the uid check (one more bus round trip) and the
+	// core's idempotent path.
+	var st string
+	if err := c.Call("PrepareDomain", []any{&st}, g.formB); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("PrepareDomain-repeat", func(b *testing.B) {
+		for b.Loop() {
+			if err := c.Call("PrepareDomain", []any{&st}, g.formB); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	if err := c.Call("ReleaseDomain", nil, g.uuid); err != nil {
+		b.Fatal(err)
+	}
+	// A guest's whole life as the hook drives it: prepare, release.
+	b.Run("PrepareDomain+ReleaseDomain", func(b *testing.B) {
+		for b.Loop() {
+			if err := c.Call("PrepareDomain", []any{&st}, g.formB); err != nil {
+				b.Fatal(err)
+			}
+			if err := c.Call("ReleaseDomain", nil, g.uuid); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
