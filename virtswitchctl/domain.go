@@ -8,10 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 
+	"github.com/virtswitch/virtswitch/netdef"
 	"github.com/virtswitch/virtswitch/xmlrewrite"
 )
 
@@ -21,11 +20,6 @@ const defaultConfigDir = "/etc/virtswitch/networks"
 // maxDomainXML bounds what we read: virsh reads XML files of up to 10 MiB
 // (VSH_MAX_XML_FILE), so nothing larger is a domain libvirt would take.
 const maxDomainXML = 10 << 20
-
-// networkName is SPEC §1's rule for network names. Only such names can be
-// ours, which also keeps a guest's network name from reaching outside the
-// config dir (e.g. "../x").
-var networkName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$`)
 
 func init() {
 	register("domain-encode", verb{
@@ -52,14 +46,9 @@ func runDomainEncode(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ours := func(network string) bool {
-		if !networkName.MatchString(network) {
-			return false
-		}
-		st, err := os.Stat(filepath.Join(dir, network+".xml"))
-		return err == nil && st.Mode().IsRegular()
-	}
-	out, _, err := xmlrewrite.Encode(doc, ours)
+	// A network is ours when the config dir has NAME.xml (as the hook
+	// decides); Has also refuses names that could reach outside the dir.
+	out, _, err := xmlrewrite.Encode(doc, netdef.Store{Dir: dir}.Has)
 	if err != nil {
 		return err
 	}
