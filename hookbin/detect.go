@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// NS is the namespace of virtswitch's domain metadata (SPEC §2, Form B).
+const NS = "http://virtswitch.github.io/xmlns/domain/1.0"
+
+// facts is what the hook needs to know about a domain XML to pick its one
+// D-Bus call, or to decide it needs none.
+//
+// The hook reads these few facts with its own streaming scan instead of
+// xmlrewrite.Inspect: it runs for every guest start on the host, most of which
+// have nothing to do with virtswitch, and it must not fail a start over the
+// details of a port (an incomplete virtualport, say) that the daemon will
+// judge and report anyway.
+type facts struct {
+	UUID  string
+	Ports bool         // Form B: at least one virtswitch:port in <metadata>
+	FormA []formAIface // every <interface type='network'> with a source network
+}
+
+type formAIface struct{ MAC, Network string }
+
+// mayConcernUs is the fast path: a document that mentions neither our
+// namespace nor the word "network" has no Form B port and no Form A interface,
+// so it needs no parsing at all.
+func mayConcernUs(doc []byte) bool {
+	return bytes.Contains(doc, []byte(NS)) || bytes.Contains(doc, []byte("network"))
+}
+
+// scan reads the facts from a domain XML (the document libvirt passes on the
+// hook's stdin).
+func scan(doc []byte) (*facts, error) {
+	f := &facts{}
+	if !mayConcernUs(doc) {
+		// The UUID is left empty: only calls made for ports need it.
+		return f, nil
+	}
+	d := xml.NewDecoder(bytes.NewReader(doc))
+	var path []string // local names from the root down
+	var iface *formAIface
+	var inUUID bool
+	var uuid strings.Builder
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the domain XML: %v", err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			path = append(path, t.Name.Local)
+			switch {
+			case at(path, "domain", "uuid"):
+				inUUID = true
+			case at(path, "domain", "metadata", "ports", "port") && t.Name.Space == NS:
+				f.Ports = true
+			case at(path, "domain", "devices", "interface") && attr(t, "type") == "network":
+				iface = &formAIface{}
+			case iface != nil && at(path, "domain", "devices", "interface", "source"):
+				iface.Network = attr(t, "network")
+			case iface != nil && at(path, "domain", "devices", "interface", "mac"):
+				iface.MAC = attr(t, "address")
+			}
+		case xml.EndElement:
+			if iface != nil && at(path, "domain", "devices", "interface") {
+				if iface.Network != "" {
+					f.FormA = append(f.FormA, *iface)
+				}
+				iface = nil
+			}
+			inUUID = false
+			path = path[:len(path)-1]
+		case xml.CharData:
+			if inUUID {
+				uuid.Write(t)
+			}
+		}
+	}
+	f.UUID = strings.TrimSpace(uuid.String())
+	return f, nil
+}
+
+// at tells whether the element path is exactly want.
+func at(path []string, want ...string) bool {
+	if len(path) != len(want) {
+		return false
+	}
+	for i := range want {
+		if path[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func attr(t xml.StartElement, name string) string {
+	for _, a := range t.Attr {
+		if a.Name.Space == "" && a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// ours tells whether network is a virtswitch network on this host: by the
+// decision in docs/ARCHITECTURE.md, CONFIG_DIR/NAME.xml exists. This needs no
+// daemon, so guests on libvirt's own networks start even when virtswitchd is
+// down. A name that could step out of the directory is never ours (the
+// daemon only stores valid names).
+func ours(configDir, network string) bool {
+	if network == "" || network[0] == '.' || strings.ContainsAny(network, "/\x00") {
+		return false
+	}
+	st, err := os.Stat(filepath.Join(configDir, network+".xml"))
+	return err == nil && st.Mode().IsRegular()
+}

@@ -1,0 +1,288 @@
+// Command virtswitch-hook is virtswitch's libvirt qemu hook (SPEC §7),
+// installed as /etc/libvirt/hooks/qemu.d/virtswitch. libvirt runs it as
+//
+//	virtswitch-hook DOMAIN OP SUBOP EXTRA  < domain.xml
+//
+// It is a thin client: each hook operation maps to at most one D-Bus call to
+// virtswitchd, and every rule lives in the daemon. Guests with nothing of
+// virtswitch's are let through without contacting the daemon at all.
+//
+// Environment (libvirt starts hooks with a cleared environment, so on a real
+// host the defaults apply; the variables are for tests and demos):
+//
+//	DBUS_SYSTEM_BUS_ADDRESS  the bus (default: the system bus)
+//	VIRTSWITCH_TIMEOUT       bound on the whole run: seconds ("10", "2.5") or a Go duration ("500ms"); default 10 s
+//	VIRTSWITCH_CONFIG_DIR    network definitions (default /etc/virtswitch/networks)
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/virtswitch/virtswitch/apierr"
+	"github.com/virtswitch/virtswitch/busapi"
+)
+
+const (
+	defaultTimeout   = 10 * time.Second
+	defaultConfigDir = "/etc/virtswitch/networks"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+}
+
+// hook is one invocation.
+type hook struct {
+	domain    string
+	doc       []byte
+	configDir string
+	timeout   time.Duration
+	stdout    io.Writer
+	stderr    io.Writer
+
+	// mu guards done: the watchdog and the normal path race to finish, and
+	// whichever comes second must not write or change the exit code.
+	mu   sync.Mutex
+	done bool
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) < 3 {
+		fmt.Fprintln(stderr, "usage: virtswitch-hook DOMAIN OP SUBOP [EXTRA] < domain.xml (run by libvirt)")
+		return 2
+	}
+	h := &hook{domain: args[0], stdout: stdout, stderr: stderr, configDir: defaultConfigDir, timeout: defaultTimeout}
+	if d := getenv("VIRTSWITCH_CONFIG_DIR"); d != "" {
+		h.configDir = d
+	}
+	if s := getenv("VIRTSWITCH_TIMEOUT"); s != "" {
+		t, err := parseTimeout(s)
+		if err != nil {
+			h.warnf("VIRTSWITCH_TIMEOUT: %v; using %s", err, defaultTimeout)
+		} else {
+			h.timeout = t
+		}
+	}
+
+	var act func() int
+	var onTimeout int // exit code when the watchdog fires
+	switch args[1] + " " + args[2] {
+	case "prepare begin":
+		act, onTimeout = h.prepare, 1
+	case "release end":
+		act, onTimeout = h.release, 0
+	case "reconnect begin", "attach begin":
+		act, onTimeout = h.reconnect, 0
+	case "migrate begin", "restore begin":
+		act, onTimeout = h.rewrite, 1
+	default:
+		// Other operations (start, started, stopped, ...) are not ours; the
+		// XML on stdin is left unread, as libvirt allows.
+		return 0
+	}
+
+	// One bound on the whole run, stdin included: busapi bounds each call,
+	// but libvirt holds the domain while we run, so the total counts.
+	watchdog := time.AfterFunc(h.timeout, func() {
+		h.mu.Lock()
+		if h.done {
+			h.mu.Unlock()
+			return
+		}
+		h.done = true
+		if onTimeout == 0 {
+			h.warnf("%s %s: gave up after %s; virtswitchd's recovery will catch up", args[1], args[2], h.timeout)
+		} else {
+			h.errorf("%s %s: gave up after %s waiting for virtswitchd", args[1], args[2], h.timeout)
+		}
+		os.Exit(onTimeout)
+	})
+	defer watchdog.Stop()
+
+	doc, err := io.ReadAll(stdin)
+	if err != nil {
+		return h.finish(func() int { h.errorf("cannot read the domain XML from stdin: %v", err); return onTimeout })
+	}
+	h.doc = doc
+	return act()
+}
+
+// finish runs the final output step unless the watchdog already ended the run.
+func (h *hook) finish(fn func() int) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.done {
+		select {} // the watchdog is exiting the process
+	}
+	h.done = true
+	return fn()
+}
+
+// prepare: Form B ports → PrepareDomain; a Form A interface naming one of our
+// networks → refuse with the way out; nothing of ours → 0, daemon untouched.
+func (h *hook) prepare() int {
+	f, err := scan(h.doc)
+	if err != nil {
+		return h.finish(func() int { h.errorf("%v", err); return 1 })
+	}
+	for _, i := range f.FormA {
+		if ours(h.configDir, i.Network) {
+			return h.finish(func() int {
+				h.errorf("%s names virtswitch network '%s' in portable form (type='network'), which libvirt cannot start; "+
+					"convert the domain first: virsh dumpxml %s | virtswitchctl domain-encode > %s.xml && virsh define %s.xml",
+					macPart(i.MAC), i.Network, h.domain, h.domain, h.domain)
+				return 1
+			})
+		}
+	}
+	if !f.Ports {
+		return h.finish(func() int { return 0 })
+	}
+	var status string
+	err = h.call("PrepareDomain", []any{&status}, string(h.doc))
+	return h.finish(func() int {
+		if err != nil {
+			h.errorf("%v", err)
+			return 1
+		}
+		return 0
+	})
+}
+
+// release: ReleaseDomain(uuid); never fails libvirt.
+func (h *hook) release() int {
+	f, err := scan(h.doc)
+	if err != nil || !f.Ports {
+		// A domain whose live XML has no port was never prepared by us.
+		return h.finish(func() int { return 0 })
+	}
+	if f.UUID == "" {
+		return h.finish(func() int { h.warnf("release: the domain XML has no <uuid>; nothing released"); return 0 })
+	}
+	err = h.call("ReleaseDomain", nil, f.UUID)
+	return h.finish(func() int {
+		if err != nil {
+			h.warnf("could not release domain %s (%s): %v; virtswitchd's recovery will free it", h.domain, f.UUID, err)
+		}
+		return 0
+	})
+}
+
+// reconnect: ReconnectDomain. A non-zero exit makes libvirt kill the guest,
+// so only an answer from the daemon refusing the domain does that; an
+// unreachable daemon is not a conflict (it rebuilds its counts from the state
+// dir when it comes back).
+func (h *hook) reconnect() int {
+	f, err := scan(h.doc)
+	if err != nil || !f.Ports {
+		return h.finish(func() int { return 0 })
+	}
+	var status string
+	err = h.call("ReconnectDomain", []any{&status}, string(h.doc))
+	return h.finish(func() int {
+		switch {
+		case err == nil:
+			return 0
+		case apierr.KindOf(err) != "":
+			h.errorf("%v", err)
+			return 1
+		default:
+			h.warnf("could not reconnect domain %s: %v; virtswitchd's recovery will count it", h.domain, err)
+			return 0
+		}
+	})
+}
+
+// rewrite: migrate/restore. RewriteIncoming turns Form A into Form B (and
+// checks this host can serve the ports); its result, if any, is printed for
+// libvirt to use instead of the incoming XML.
+func (h *hook) rewrite() int {
+	f, err := scan(h.doc)
+	if err != nil {
+		return h.finish(func() int { h.errorf("%v", err); return 1 })
+	}
+	need := f.Ports
+	for _, i := range f.FormA {
+		need = need || ours(h.configDir, i.Network)
+	}
+	if !need {
+		return h.finish(func() int { return 0 })
+	}
+	var out string
+	err = h.call("RewriteIncoming", []any{&out}, string(h.doc))
+	return h.finish(func() int {
+		if err != nil {
+			h.errorf("%v", err)
+			return 1
+		}
+		if out != "" {
+			io.WriteString(h.stdout, out)
+		}
+		return 0
+	})
+}
+
+// call makes one Manager call on a connection of its own.
+func (h *hook) call(method string, out []any, args ...any) error {
+	c, err := busapi.Dial(h.timeout)
+	if err != nil {
+		return fmt.Errorf("virtswitchd is unreachable: %v", err)
+	}
+	defer c.Close()
+	err = c.Call(method, out, args...)
+	var re *busapi.RemoteError
+	if errors.As(err, &re) && notRunning(re.Name) {
+		return fmt.Errorf("virtswitchd is not running (%s)", re.Name)
+	}
+	return err
+}
+
+// notRunning tells the bus's "nobody owns that name" errors apart from an
+// answer given by the daemon.
+func notRunning(name string) bool {
+	switch name {
+	case "org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner",
+		"org.freedesktop.DBus.Error.NoReply":
+		return true
+	}
+	return strings.HasPrefix(name, "org.freedesktop.DBus.Error.Spawn.")
+}
+
+func parseTimeout(s string) (time.Duration, error) {
+	var d time.Duration
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		d = time.Duration(f * float64(time.Second))
+	} else if d, err = time.ParseDuration(s); err != nil {
+		return 0, fmt.Errorf("'%s' is neither seconds nor a duration", s)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("'%s' is not a positive time", s)
+	}
+	return d, nil
+}
+
+func macPart(mac string) string {
+	if mac == "" {
+		return "an interface"
+	}
+	return "interface " + mac
+}
+
+// Messages go to stderr, one line each; libvirt appends stderr to its error
+// when the hook fails, so virsh shows them to the user.
+func (h *hook) errorf(format string, a ...any) {
+	fmt.Fprintf(h.stderr, "virtswitch: %s\n", oneLine(fmt.Sprintf(format, a...)))
+}
+
+func (h *hook) warnf(format string, a ...any) {
+	fmt.Fprintf(h.stderr, "virtswitch: warning: %s\n", oneLine(fmt.Sprintf(format, a...)))
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
