@@ -207,7 +207,7 @@ func (s *server) managerTable() map[string]any {
 			}
 			out, _, err := xmlrewrite.Encode([]byte(doc), s.sw.HasNetwork)
 			if err != nil {
-				return "", dbusError(apierr.Wrap(err, apierr.InvalidXML, "encoding"))
+				return "", dbusError(err)
 			}
 			return string(out), nil
 		},
@@ -217,7 +217,7 @@ func (s *server) managerTable() map[string]any {
 			}
 			out, _, err := xmlrewrite.Decode([]byte(doc))
 			if err != nil {
-				return "", dbusError(apierr.Wrap(err, apierr.InvalidXML, "decoding"))
+				return "", dbusError(err)
 			}
 			return string(out), nil
 		},

@@ -20,7 +20,7 @@ func portKey(uuid, mac string) string { return uuid + "/" + strings.ToLower(mac)
 func inspect(doc []byte) (*xmlrewrite.Domain, string, error) {
 	d, err := xmlrewrite.Inspect(doc)
 	if err != nil {
-		return nil, "", apierr.Wrap(err, apierr.InvalidXML, "domain XML")
+		return nil, "", withKind(err, apierr.InvalidXML)
 	}
 	if d.UUID == "" {
 		return nil, "", apierr.New(apierr.InvalidXML, "%s: no <uuid>", domainCtx(d.Name, ""))
@@ -346,7 +346,7 @@ func (s *Switch) RewriteIncoming(doc []byte) ([]byte, error) {
 	defer s.defs.Unlock()
 	out, changed, err := xmlrewrite.Encode(doc, func(name string) bool { return s.nets[name] != nil })
 	if err != nil {
-		return nil, apierr.Wrap(err, apierr.InvalidXML, "domain XML")
+		return nil, withKind(err, apierr.InvalidXML)
 	}
 	d, uuid, err := inspect(out)
 	if err != nil {

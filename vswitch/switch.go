@@ -223,7 +223,7 @@ func (s *Switch) lookup(name string) (*network, error) {
 func (s *Switch) Define(doc []byte) (NetworkInfo, error) {
 	n, err := netdef.Parse(doc)
 	if err != nil {
-		return NetworkInfo{}, apierr.Wrap(err, apierr.InvalidXML, "network definition")
+		return NetworkInfo{}, withKind(err, apierr.InvalidXML)
 	}
 	s.defs.Lock()
 	info, err := s.defineLocked(n, true)
@@ -260,7 +260,7 @@ func (s *Switch) defineLocked(n *netdef.Network, save bool) (NetworkInfo, error)
 		}
 		if save || assigned {
 			if err := s.store.Save(n); err != nil {
-				return NetworkInfo{}, apierr.Wrap(err, apierr.Plumbing, "defining network '%s'", n.Name)
+				return NetworkInfo{}, withKind(err, apierr.Plumbing)
 			}
 		}
 		nw := &network{def: n, pool: pool.New(n.Name, n.Devices)}
@@ -291,7 +291,7 @@ func (s *Switch) defineLocked(n *netdef.Network, save bool) (NetworkInfo, error)
 			if rerr := old.pool.SetDevices(oldDevs); rerr != nil {
 				s.log.Error("restoring pool after a failed save", "network", n.Name, "err", rerr)
 			}
-			return NetworkInfo{}, apierr.Wrap(err, apierr.Plumbing, "redefining network '%s'", n.Name)
+			return NetworkInfo{}, withKind(err, apierr.Plumbing)
 		}
 	}
 	old.def = n
@@ -320,7 +320,7 @@ func (s *Switch) undefineLocked(name string) error {
 		return apierr.New(apierr.InUse, "network '%s' is in use by %d interface(s): cannot undefine it", name, c)
 	}
 	if err := s.store.Remove(name); err != nil {
-		return apierr.Wrap(err, apierr.Plumbing, "undefining network '%s'", name)
+		return withKind(err, apierr.Plumbing)
 	}
 	delete(s.nets, name)
 	return nil
@@ -375,6 +375,15 @@ func (s *Switch) loadLocked() (changed []string, err error) {
 		all = append(all, e)
 	}
 	return changed, joinErrors(all...)
+}
+
+// withKind gives err the kind k unless it has one; for errors whose
+// message already names their subject (netdef, xmlrewrite, the store).
+func withKind(err error, k apierr.Kind) error {
+	if err == nil || apierr.KindOf(err) != "" {
+		return err
+	}
+	return apierr.New(k, "%s", err.Error())
 }
 
 // joinErrors folds errors into one one-line error; the Kind is that of the
