@@ -2,6 +2,8 @@ package xmlrewrite
 
 import (
 	"strings"
+
+	"github.com/virtswitch/virtswitch/apierr"
 )
 
 // Encode converts every <interface type='network'> whose network ours
@@ -72,6 +74,9 @@ func (d *domain) encodeIface(ed *edits, in *node, taken map[[6]byte]string, allM
 		return encoded{}, d.errorf("%s: has an <actual> element, which only status XML carries", name)
 	}
 	if err := d.checkText(in); err != nil {
+		return encoded{}, err
+	}
+	if err := d.unsupported(in, name); err != nil {
 		return encoded{}, err
 	}
 	q, err := queues(in)
@@ -184,6 +189,33 @@ func (d *domain) encodeIface(ed *edits, in *node, taken map[[6]byte]string, allM
 		r = nil
 	}
 	return encoded{port: p, restore: r}, nil
+}
+
+// unsupported refuses what a Form B (ethernet) interface cannot carry:
+// libvirt rejects <port isolated='yes'/> and an inbound bandwidth floor on
+// type='ethernet' when the domain is defined, and a <vlan> when it starts;
+// virtswitch does not implement them itself yet, and passing them through
+// silently would drop an isolation or QoS the user asked for.
+func (d *domain) unsupported(in *node, name string) error {
+	refuse := func(what string) error {
+		return apierr.New(apierr.Unsupported, "%s: %s: %s is not supported on virtswitch networks", d.subject(), name, what)
+	}
+	if in.child("", "vlan") != nil {
+		return refuse("<vlan>")
+	}
+	for _, p := range in.children("", "port") {
+		if p.attrOr("isolated") == "yes" {
+			return refuse("<port isolated='yes'/>")
+		}
+	}
+	for _, bw := range in.children("", "bandwidth") {
+		for _, inb := range bw.children("", "inbound") {
+			if _, ok := inb.attr("floor"); ok {
+				return refuse("<bandwidth><inbound floor=.../>")
+			}
+		}
+	}
+	return nil
 }
 
 // canonical is what Decode puts back when a port carries no fragments:

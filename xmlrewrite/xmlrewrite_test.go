@@ -603,3 +603,39 @@ func TestSurroundingBytesKept(t *testing.T) {
 		t.Fatal("bytes differ")
 	}
 }
+
+// What an ethernet interface cannot carry is refused for virtswitch
+// networks (Unsupported), and left alone on other networks.
+func TestUnsupported(t *testing.T) {
+	iface := func(inner string) string {
+		return "<interface type='network'>\n      <source network='red'/>\n      <mac address='52:54:00:00:00:01'/>\n      " + inner + "\n    </interface>"
+	}
+	for _, tc := range []struct {
+		inner string
+		want  string // "" = accepted
+	}{
+		{"<vlan><tag id='42'/></vlan>", "<vlan>"},
+		{"<port isolated='yes'/>", "<port isolated='yes'/>"},
+		{"<port isolated='no'/>", ""},
+		{"<bandwidth><inbound average='1000' floor='200'/></bandwidth>", "floor"},
+		{"<bandwidth><inbound average='1000'/><outbound average='128'/></bandwidth>", ""},
+	} {
+		doc := dom("", iface(tc.inner))
+		out, changed, err := Encode([]byte(doc), oursOnly("red"))
+		if tc.want == "" {
+			if err != nil || !changed {
+				t.Errorf("%s: %v", tc.inner, err)
+			} else if back := mustDecode(t, string(out)); back != doc {
+				t.Errorf("%s: round trip\n%s", tc.inner, back)
+			}
+			continue
+		}
+		if apierr.KindOf(err) != apierr.Unsupported || !strings.Contains(err.Error(), tc.want) ||
+			!strings.Contains(err.Error(), "domain 'guest1'") || !strings.Contains(err.Error(), "interface 52:54:00:00:00:01") {
+			t.Errorf("%s: got %v, want Unsupported naming %s", tc.inner, err, tc.want)
+		}
+		if out, changed, err := Encode([]byte(doc), oursOnly("blue")); err != nil || changed || string(out) != doc {
+			t.Errorf("%s on a network not ours: changed=%v err=%v", tc.inner, changed, err)
+		}
+	}
+}
