@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -96,23 +97,30 @@ func TestSeedOverBus(t *testing.T) {
 	}
 
 	// Signals: DomainPrepared per domain, PropertiesChanged on Connections.
-	prepared, changed := map[string]string{}, 0
+	// The last values signalled must be the final counts.
+	prepared, last := map[string]string{}, map[string]dbus.Variant{}
 	deadline := time.After(10 * time.Second)
-	for len(prepared) < 3 || changed == 0 {
+	final := func() bool {
+		var devs []deviceCount
+		dbus.Store([]any{last["Devices"].Value()}, &devs)
+		return last["Connections"].Value() == uint32(3) &&
+			reflect.DeepEqual(devs, []deviceCount{{"eth10", 2}, {"eth11", 1}})
+	}
+	for len(prepared) < 3 || !final() {
 		select {
 		case s := <-sigs:
 			switch s.Name {
 			case busapi.ManagerInterface + ".DomainPrepared":
 				prepared[s.Body[0].(string)] = s.Body[1].(string)
 			case "org.freedesktop.DBus.Properties.PropertiesChanged":
-				if s.Path == dbus.ObjectPath(busapi.NetworkPath("red-vepa")) {
-					if _, ok := s.Body[1].(map[string]dbus.Variant)["Connections"]; ok {
-						changed++
+				if s.Path == dbus.ObjectPath(busapi.NetworkPath("red-vepa")) && s.Body[0] == busapi.NetworkInterface {
+					for k, v := range s.Body[1].(map[string]dbus.Variant) {
+						last[k] = v
 					}
 				}
 			}
 		case <-deadline:
-			t.Fatalf("signals: prepared %v, %d PropertiesChanged on red-vepa", prepared, changed)
+			t.Fatalf("signals: prepared %v, last PropertiesChanged values on red-vepa %v", prepared, last)
 		}
 	}
 	if prepared[gs[1].uuid] != "vm2" {
