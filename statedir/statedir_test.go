@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -196,4 +197,30 @@ func BenchmarkWrite(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// Whatever a caller sends, an accepted UUID canonicalises to a plain file
+// name of the hyphenated form, the same one for every accepted spelling.
+func FuzzCanonical(f *testing.F) {
+	for _, s := range []string{u1, "C7A5FDBDEDAF9455926AD65C16DB1809", "../../etc/x", "", "/", u1 + "/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := Canonical(s)
+		if err != nil {
+			if ValidUUID(s) {
+				t.Fatalf("ValidUUID(%q) but Canonical fails: %v", s, err)
+			}
+			return
+		}
+		if !ValidUUID(s) || len(c) != 36 || filepath.Base(c) != c || strings.ContainsAny(c, "/.\x00 ABCDEF") {
+			t.Fatalf("Canonical(%q) = %q", s, c)
+		}
+		if again, err := Canonical(c); err != nil || again != c {
+			t.Fatalf("Canonical not idempotent: %q -> %q, %v", c, again, err)
+		}
+		if c2, _ := Canonical(strings.ToUpper(s)); c2 != c {
+			t.Fatalf("case changes the file: %q vs %q", c, c2)
+		}
+	})
 }
