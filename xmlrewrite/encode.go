@@ -15,6 +15,9 @@ func Encode(doc []byte, ours func(network string) bool) (out []byte, changed boo
 	if err != nil {
 		return nil, false, err
 	}
+	if ours == nil {
+		return doc, false, nil
+	}
 	taken := map[[6]byte]string{} // MAC -> who has it, for duplicates
 	for _, p := range d.formB {
 		mac, _ := parseMAC(p.Port.MAC)

@@ -3,6 +3,7 @@ package xmlrewrite
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"reflect"
 	"regexp"
 	"strings"
@@ -637,5 +638,38 @@ func TestUnsupported(t *testing.T) {
 		if out, changed, err := Encode([]byte(doc), oursOnly("blue")); err != nil || changed || string(out) != doc {
 			t.Errorf("%s on a network not ours: changed=%v err=%v", tc.inner, changed, err)
 		}
+	}
+}
+
+// The package keeps no shared state: the daemon converts documents for
+// several guests at once (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	doc := dom("", indent(specFormA, "    "), "<interface type='network'>\n      <source network='red-network'/>\n    </interface>")
+	done := make(chan error)
+	for g := 0; g < 8; g++ {
+		go func() {
+			var err error
+			for i := 0; i < 50 && err == nil; i++ {
+				var b, back []byte
+				if b, _, err = Encode([]byte(doc), allOurs); err != nil {
+					break
+				}
+				if back, _, err = Decode(b); err == nil && string(back) != doc {
+					err = fmt.Errorf("round trip differs")
+				}
+				if err == nil {
+					_, err = Inspect(b)
+				}
+			}
+			done <- err
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, changed, err := Encode([]byte(doc), nil); err != nil || changed || string(out) != doc {
+		t.Fatalf("nil ours: %v %v", changed, err)
 	}
 }
