@@ -239,7 +239,7 @@ func corpusCase(t *testing.T, x []byte, ifaces []libvirtxml.DomainInterface, cfg
 				t.Fatalf("interface %d not Form B: %+v", i, a)
 			}
 			mac, _ := parseMAC(a.MAC.Address)
-			if a.Target.Dev != TargetFor(mac) || a.VirtualPort != nil {
+			if a.Target.Dev != targetFor(mac) || a.VirtualPort != nil {
 				t.Fatalf("interface %d: target %s, virtualport %v", i, a.Target.Dev, a.VirtualPort)
 			}
 		} else if !reflect.DeepEqual(after[i], in) {

@@ -309,8 +309,8 @@ func ParseStatus(status []byte) (*Domain, map[string]Actual, error) {
 		if !ok {
 			return nil, nil, d.errorf("%s: cannot parse MAC address '%s'", name, p.MAC)
 		}
-		if p.Target != TargetFor(mac) {
-			return nil, nil, d.errorf("%s: target '%s' does not match the MAC (expected '%s')", name, p.Target, TargetFor(mac))
+		if p.Target != targetFor(mac) {
+			return nil, nil, d.errorf("%s: target '%s' does not match the MAC (expected '%s')", name, p.Target, targetFor(mac))
 		}
 		if _, dup := acts[p.Target]; dup {
 			return nil, nil, d.errorf("%s: target '%s' is used by two interfaces", name, p.Target)

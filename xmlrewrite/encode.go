@@ -117,7 +117,7 @@ func (d *domain) encodeIface(ed *edits, in *node, taken map[[6]byte]string, allM
 		p.MAC = formatMAC(mac)
 		name = "interface " + p.MAC + " (generated)"
 	}
-	p.Target = TargetFor(mac)
+	p.Target = targetFor(mac)
 	if who, dup := taken[mac]; dup {
 		return encoded{}, d.errorf("%s: MAC is also used by %s; virtswitch names the device after the MAC (%s), so it must be unique", name, who, p.Target)
 	}

@@ -193,7 +193,7 @@ func (d *domain) joinPorts() error {
 		if !ok {
 			return d.errorf("%s: cannot parse MAC address '%s'", ifaceName(in), addr)
 		}
-		if want := TargetFor(mac); dev != want {
+		if want := targetFor(mac); dev != want {
 			return d.errorf("%s: target '%s' does not match the MAC (expected '%s')", ifaceName(in), dev, want)
 		}
 		if prev, dup := seenMAC[mac]; dup {

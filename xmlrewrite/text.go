@@ -213,13 +213,14 @@ func parseMAC(s string) ([6]byte, bool) {
 	return mac, true
 }
 
-// TargetFor returns the Form B device name for a MAC: "vsw" followed by the
+// targetFor returns the Form B device name for a MAC: "vsw" followed by the
 // 12 lower-case hex digits of the address.
-func TargetFor(mac [6]byte) string {
+func targetFor(mac [6]byte) string {
 	return fmt.Sprintf("vsw%02x%02x%02x%02x%02x%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5])
 }
 
-// IsTarget reports whether name has the shape of a virtswitch target.
+// IsTarget reports whether name has the shape of a virtswitch target: "vsw"
+// and 12 lower-case hex digits (recovery uses it to find orphaned links).
 func IsTarget(name string) bool {
 	if len(name) != 15 || !strings.HasPrefix(name, "vsw") {
 		return false
