@@ -147,18 +147,17 @@ vsw_reload_libvirt() {
     return 0
 }
 
-# After the daemon has stopped for good: drop its runtime dir, unless
-# guests are still listed there (their state is what a reinstalled daemon
-# would recover them from).
+# After the daemon has stopped for good: drop its runtime dir. rmdir, not
+# rm -r: a dir that still lists guests (their state is what a reinstalled
+# daemon recovers them from), or holds anything unexpected, is kept.
 vsw_remove_rundir() {
     [ -d "$VSW_RUNDIR" ] || return 0
-    for f in "$VSW_RUNDIR"/domains/*; do
-        if [ -e "$f" ]; then
-            vsw_warn "$VSW_RUNDIR/domains still lists guests; kept for a reinstalled virtswitchd to recover"
-            return 0
-        fi
-    done
-    rm -rf "$VSW_RUNDIR"
+    if ! rmdir "$VSW_RUNDIR/domains" 2>/dev/null && [ -d "$VSW_RUNDIR/domains" ]; then
+        vsw_warn "$VSW_RUNDIR/domains still lists guests; kept for a reinstalled virtswitchd to recover"
+        return 0
+    fi
+    rmdir "$VSW_RUNDIR" 2>/dev/null || vsw_warn "could not remove $VSW_RUNDIR (not empty?); kept"
+    return 0
 }
 
 # ---- end of lib.sh ----
