@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/virtswitch/virtswitch/testenv"
 )
 
 // The hook and the daemon convert or inspect a domain on every start,
@@ -12,7 +14,7 @@ import (
 func benchDocs(b *testing.B) map[string][]byte {
 	out := map[string][]byte{}
 	for _, name := range []string{"net-virtio-network-portgroup.xml", "pci-bridge-many-disks.xml"} {
-		x, err := os.ReadFile(filepath.Join(corpusDir, name))
+		x, err := os.ReadFile(filepath.Join(testenv.CorpusDir(b, "libvirt-domain"), name))
 		if err != nil {
 			b.Skip(err)
 		}

@@ -15,15 +15,16 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/virtswitch/virtswitch/apierr"
+	"github.com/virtswitch/virtswitch/testenv"
 )
 
-// corpusDir holds real libvirt domain XML (see its SOURCES.md).
-const corpusDir = "../../shared/corpus/libvirt-domain"
-
+// corpusFiles lists the shared corpus of real libvirt domain XML (see its
+// SOURCES.md).
 func corpusFiles(t testing.TB) []string {
-	files, err := filepath.Glob(filepath.Join(corpusDir, "*.xml"))
+	dir := testenv.CorpusDir(t, "libvirt-domain")
+	files, err := filepath.Glob(filepath.Join(dir, "*.xml"))
 	if err != nil || len(files) == 0 {
-		t.Skipf("no corpus at %s (%v)", corpusDir, err)
+		t.Fatalf("no domain XML in %s (%v)", dir, err)
 	}
 	return files
 }
@@ -91,11 +92,8 @@ func strip(t *testing.T, doc []byte, metaWS bool) string {
 }
 
 func haveTool(t *testing.T, name string) string {
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed", name)
-	}
-	return p
+	t.Helper()
+	return testenv.Tool(t, name, "libvirt-clients + libxml2-utils")
 }
 
 func xmllintWellFormed(t *testing.T, doc []byte) {
