@@ -87,8 +87,10 @@ snapshot() {
 }
 
 bus() { # bus METHOD ARGS...: call the bus daemon
+    local m=$1
+    shift
     dbus-send --system --print-reply --reply-timeout=20000 --dest=org.freedesktop.DBus \
-        /org/freedesktop/DBus "org.freedesktop.DBus.$@"
+        /org/freedesktop/DBus "org.freedesktop.DBus.$m" "$@"
 }
 activatable() { bus ListActivatableNames | grep -q "\"$BUSNAME\""; }
 owned() { bus NameHasOwner "string:$BUSNAME" | grep -q 'boolean true'; }
@@ -106,8 +108,8 @@ denied_for_nobody() {
 
 # dpkg refuses at once when another dpkg/apt holds the lock: wait for it.
 dpkg_retry() {
-    local i out
-    for i in $(seq 1 60); do
+    local out
+    for _ in $(seq 1 60); do
         if out=$(dpkg "$@" 2>&1); then
             printf '%s\n' "$out"
             return 0
@@ -169,8 +171,8 @@ deb_lifecycle() {
 EOF
     export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/system_bus_socket"
     dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile >"$T/bus.log" 2>&1 &
-    local buspid=$! i
-    for i in $(seq 1 100); do [ -S "$T/system_bus_socket" ] && break; sleep 0.05; done
+    local buspid=$!
+    for _ in $(seq 1 100); do [ -S "$T/system_bus_socket" ] && break; sleep 0.05; done
     check "deb: private system bus is up" eval "bus GetId >/dev/null"
 
     cap_probe
@@ -240,20 +242,20 @@ EOF
 # bus enforces the shipped policy; dirs are scratch ones. (VSW_PROBE_CAPS,
 # e.g. +net_admin,+sys_admin, checks the probe itself.)
 cap_probe() {
-    local bin=$T/debx/usr/sbin/virtswitchd p=$T/capprobe i pid
+    local bin=$T/debx/usr/sbin/virtswitchd p=$T/capprobe pid
     mkdir -p "$p/networks" "$p/state" "$p/libvirt"
     sed -e "s|$T/system_bus_socket|$p/bus_socket|" \
         -e "s|<includedir>/usr/share/dbus-1/system.d</includedir>|<include>$POLICY</include>|" \
         -e '/<servicedir>/d' "$T/bus.conf" >"$p/bus.conf"
     dbus-daemon --config-file="$p/bus.conf" --nofork --nopidfile >"$p/bus.log" 2>&1 &
     local buspid=$!
-    for i in $(seq 1 100); do [ -S "$p/bus_socket" ] && break; sleep 0.05; done
+    for _ in $(seq 1 100); do [ -S "$p/bus_socket" ] && break; sleep 0.05; done
     DBUS_SYSTEM_BUS_ADDRESS="unix:path=$p/bus_socket" \
         setpriv --bounding-set="-all,${VSW_PROBE_CAPS:-+net_admin}" --inh-caps=-all -- "$bin" \
         --config-dir "$p/networks" --state-dir "$p/state" --libvirt-state-dir "$p/libvirt" \
         --reconcile-interval 0 >"$p/daemon.log" 2>&1 &
     pid=$!
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         DBUS_SYSTEM_BUS_ADDRESS="unix:path=$p/bus_socket" owned && break
         [ -d "/proc/$pid" ] || break
         sleep 0.1
@@ -437,7 +439,7 @@ find "$R" -path "$R/var/lib/rpm" -prune -o -path "$R/usr/lib/sysimage" -prune -o
     sed "s|$R||" | grep -v '^. $' | LC_ALL=C sort >"$T/rpmroot.after"
 left=$(LC_ALL=C comm -13 "$T/rpmroot.before" "$T/rpmroot.after" | grep -v -e '^d /var' -e '^d /var/lib' |
     grep -vxF -f <(printf 'd %s\n' "${RPM_UNOWNED_PARENTS[@]}") || true)
-check "rpm: erase left nothing but parent dirs other packages own${left:+ (left: $(echo $left))}" test -z "$left"
+check "rpm: erase left nothing but parent dirs other packages own${left:+ (left: ${left//$'\n'/, })}" test -z "$left"
 
 # ---- 4. make install / uninstall ---------------------------------------------
 echo "== make install / uninstall DESTDIR"
