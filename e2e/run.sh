@@ -1,0 +1,524 @@
+#!/usr/bin/env bash
+# virtswitch end-to-end suite: a real libvirtd + QEMU from Debian, the hook
+# installed where libvirt looks for it, virtswitchd on the system bus, and
+# real guests. docs/E2E.md explains it; `make e2e` runs it.
+#
+# Needs: root, Debian 12, go. Installs (and keeps) libvirt and QEMU from
+# Debian. Everything else it creates or starts is removed or stopped at the
+# end, pass or fail; E2E_KEEP=1 keeps the work dir (logs) for a look.
+#
+# Assertions read what libvirt (virsh), the kernel (/sys, ip, /proc) and the
+# daemon's D-Bus API report, never logs.
+set -u
+set -o pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+# shellcheck source=e2e/lib.sh
+. "$HERE/lib.sh"
+
+[ "$(id -u)" = 0 ] || die "run as root: the suite installs libvirt and drives it as the system instance"
+[ -f /etc/debian_version ] || die "this suite targets Debian 12 (apt packages, paths)"
+
+# Fixed by libvirt and SPEC: the hook's path, the bus socket and the config
+# dir the hook reads (libvirt runs hooks with a cleared environment, so the
+# hook only ever sees its defaults; see docs/E2E.md).
+HOOK_PATH=/etc/libvirt/hooks/qemu.d/virtswitch
+POLICY_PATH=/etc/dbus-1/system.d/io.github.virtswitch1-e2e.conf
+CONFIG_DIR=/etc/virtswitch/networks
+STATE_DIR=/run/virtswitch
+BUS_SOCKET=/run/dbus/system_bus_socket
+
+PREFIX=vswe2e                     # guests, networks
+NICS=(vswe-p0 vswe-p1 vswe-p2 vswe-p3) # veth "NICs" in the root namespace
+BRIDGE=vswe-br0
+
+WORK=$(mktemp -d /tmp/virtswitch-e2e.XXXXXX)
+BIN=$WORK/bin
+
+# What this run started or changed, for cleanup.
+STARTED_DBUS=""
+STARTED_VIRTLOGD=""
+STARTED_LIBVIRTD=""
+VSWD_PID=""
+HOOK_BACKUP=""
+KVM_MODE=""
+MADE_DIRS=()
+LINKS=()
+
+# ---- cleanup -------------------------------------------------------------------
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    log "cleaning up"
+    if libvirt_up; then
+        local d
+        for d in $(virsh_ list --all --name 2>/dev/null | grep "^$PREFIX-"); do
+            virsh_ destroy "$d" >/dev/null 2>&1
+            virsh_ undefine "$d" >/dev/null 2>&1
+        done
+    fi
+    rm -f /var/log/libvirt/qemu/"$PREFIX"-*.log
+    if pid_alive "$VSWD_PID"; then
+        local n
+        for n in $(ls "$CONFIG_DIR" 2>/dev/null | sed -n "s/^\\($PREFIX-.*\\)\\.xml\$/\\1/p"); do
+            vctl net-undefine "$n" >/dev/null 2>&1
+        done
+    fi
+    stop_pid "$VSWD_PID" virtswitchd
+    # Whatever a failed case left: our networks' files, our guests' links.
+    rm -f "$CONFIG_DIR/$PREFIX"-*.xml
+    local l
+    for l in /sys/class/net/vsw525400e2e*; do [ -e "$l" ] && ip link del "${l##*/}" 2>/dev/null; done
+    if [ -n "$STARTED_LIBVIRTD" ]; then stop_pid "$STARTED_LIBVIRTD" libvirtd; fi
+    if [ -n "$STARTED_VIRTLOGD" ]; then stop_pid "$STARTED_VIRTLOGD" virtlogd; fi
+    if [ -n "$HOOK_BACKUP" ]; then
+        mv -f "$HOOK_BACKUP" "$HOOK_PATH"
+    else
+        rm -f "$HOOK_PATH"
+    fi
+    rm -f "$POLICY_PATH"
+    if [ -n "$STARTED_DBUS" ]; then
+        stop_pid "$STARTED_DBUS" dbus-daemon
+        rm -f /run/dbus/pid "$BUS_SOCKET"
+    else
+        dbus-send --system --dest=org.freedesktop.DBus --type=method_call /org/freedesktop/DBus \
+            org.freedesktop.DBus.ReloadConfig >/dev/null 2>&1
+    fi
+    for l in "${LINKS[@]}"; do ip link del "$l" 2>/dev/null; done
+    if [ -n "$KVM_MODE" ]; then
+        chown "${KVM_MODE#* }" /dev/kvm
+        chmod "${KVM_MODE%% *}" /dev/kvm
+    fi
+    local i
+    for ((i = ${#MADE_DIRS[@]} - 1; i >= 0; i--)); do rmdir "${MADE_DIRS[$i]}" 2>/dev/null; done
+    if [ "${E2E_KEEP:-0}" = 1 ] || [ "$rc" != 0 ]; then
+        log "logs kept in $WORK (remove it when done)"
+        [ "${E2E_KEEP:-0}" = 1 ] || rm -rf "${WORK:?}/bin" "${WORK:?}/save"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# mkdir_tracked DIR: mkdir -p, remembering each level made so cleanup can
+# remove it again (only if empty).
+mkdir_tracked() {
+    local d=$1 missing=()
+    while [ ! -d "$d" ]; do
+        missing=("$d" "${missing[@]}")
+        d=$(dirname "$d")
+    done
+    for d in "${missing[@]}"; do
+        mkdir -m 0755 "$d" || die "mkdir $d"
+        MADE_DIRS+=("$d")
+    done
+}
+
+# ---- setup -----------------------------------------------------------------------
+
+install_packages() {
+    local pkgs=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils dbus iproute2)
+    local missing=() p
+    for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        timeout 900 apt-get update -qq || die "apt-get update failed"
+        DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$WORK/apt.log" 2>&1 ||
+            die "apt-get install failed; see $WORK/apt.log"
+    fi
+    # libvirt-daemon-system would create these; the QEMU driver refuses to
+    # load when its configured user (Debian: libvirt-qemu) does not exist.
+    getent group kvm >/dev/null || groupadd --system kvm
+    getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+    if ! getent passwd libvirt-qemu >/dev/null; then
+        useradd --system --no-create-home --home-dir /var/lib/libvirt --shell /usr/sbin/nologin \
+            -g libvirt-qemu -G kvm libvirt-qemu
+    fi
+}
+
+# KVM when /dev/kvm works; udev would make it root:kvm 0660 so QEMU (user
+# libvirt-qemu) can open it. Without that, libvirt (root) sees KVM while
+# QEMU cannot use it, and libvirt re-probes QEMU on every lookup (seconds
+# each); so we either make it usable or leave it alone and use TCG.
+choose_accel() {
+    DOMTYPE=qemu
+    if [ -c /dev/kvm ] && timeout 20 qemu-system-x86_64 -accel kvm -machine none -nodefaults -display none \
+        -S -monitor none -serial none -daemonize -pidfile "$WORK/kvmprobe.pid" >/dev/null 2>&1; then
+        stop_pid "$(cat "$WORK/kvmprobe.pid")" "kvm probe"
+        KVM_MODE="$(stat -c '%a %u:%g' /dev/kvm)"
+        chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+        DOMTYPE=kvm
+    fi
+    log "guests use domain type '$DOMTYPE'"
+}
+
+build() {
+    log "building virtswitchd, virtswitchctl, virtswitch-hook"
+    mkdir -p "$BIN"
+    (cd "$ROOT" &&
+        CGO_ENABLED=0 go build -trimpath -o "$BIN/virtswitchd" ./dbusd &&
+        CGO_ENABLED=0 go build -trimpath -o "$BIN/virtswitchctl" ./virtswitchctl &&
+        CGO_ENABLED=0 go build -trimpath -o "$BIN/virtswitch-hook" ./hookbin) || die "build failed"
+}
+
+bus_up() {
+    timeout 10 dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+        org.freedesktop.DBus.GetId >/dev/null 2>&1
+}
+
+# The system bus at its standard socket: libvirt runs the hook with a cleared
+# environment, so DBUS_SYSTEM_BUS_ADDRESS cannot reach it; the hook finds the
+# bus at its default address, and so must virtswitchd.
+start_bus() {
+    unset DBUS_SYSTEM_BUS_ADDRESS
+    install -m 0644 "$ROOT/packaging/dbus/io.github.virtswitch1.conf" "$POLICY_PATH" || die "installing the bus policy"
+    if bus_up; then
+        log "using the running system bus"
+        timeout 10 dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+            org.freedesktop.DBus.ReloadConfig >/dev/null || die "the system bus did not reload its policy"
+        return
+    fi
+    if [ -f /run/dbus/pid ] && ! pid_alive "$(cat /run/dbus/pid)"; then
+        rm -f /run/dbus/pid "$BUS_SOCKET" # left by a bus that died
+    fi
+    mkdir_tracked /run/dbus
+    STARTED_DBUS=$(timeout 20 dbus-daemon --system --fork --print-pid) || die "dbus-daemon --system did not start"
+    wait_for 20 "the system bus" bus_up || die "the system bus does not answer"
+    log "started the system bus (pid $STARTED_DBUS)"
+}
+
+libvirt_up() { virsh -c qemu:///system version >/dev/null 2>&1; }
+
+start_libvirt() {
+    local pid
+    pid=$(cat /run/libvirtd.pid 2>/dev/null)
+    if pid_alive "$pid"; then
+        die "libvirtd is already running (pid $pid); this suite starts and restarts its own: stop it first"
+    fi
+    mkdir_tracked /etc/libvirt/hooks/qemu.d
+    if [ -e "$HOOK_PATH" ]; then
+        HOOK_BACKUP=$WORK/hook.backup
+        cp -a "$HOOK_PATH" "$HOOK_BACKUP"
+    fi
+    # The binary itself (SPEC §9); libvirt reads qemu.d when it starts.
+    install -m 0755 "$BIN/virtswitch-hook" "$HOOK_PATH"
+    printf 'log_outputs="3:file:%s/virtlogd.log"\n' "$WORK" >"$WORK/virtlogd.conf"
+    printf 'log_outputs="3:file:%s/libvirtd.log"\n' "$WORK" >"$WORK/libvirtd.conf"
+    pid=$(cat /run/virtlogd.pid 2>/dev/null)
+    if ! pid_alive "$pid"; then
+        timeout 30 virtlogd -d -f "$WORK/virtlogd.conf" || die "virtlogd did not start"
+        wait_for 20 "virtlogd's pid file" test -s /run/virtlogd.pid || die "virtlogd wrote no pid file"
+        STARTED_VIRTLOGD=$(cat /run/virtlogd.pid)
+    fi
+    libvirtd_start
+}
+
+libvirtd_start() {
+    timeout 30 libvirtd -d -f "$WORK/libvirtd.conf" || die "libvirtd did not start"
+    wait_for 60 libvirtd libvirt_up || die "libvirtd does not answer; see $WORK/libvirtd.log"
+    STARTED_LIBVIRTD=$(cat /run/libvirtd.pid)
+}
+
+vswd_up() {
+    timeout 10 dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+        org.freedesktop.DBus.NameHasOwner string:io.github.virtswitch1 2>/dev/null | grep -q 'boolean true'
+}
+
+start_vswd() {
+    if vswd_up; then
+        die "something already owns io.github.virtswitch1 on the system bus; stop that virtswitchd first"
+    fi
+    mkdir_tracked "$CONFIG_DIR"
+    mkdir_tracked "$STATE_DIR"
+    "$BIN/virtswitchd" --config-dir "$CONFIG_DIR" --state-dir "$STATE_DIR" >>"$WORK/virtswitchd.log" 2>&1 &
+    VSWD_PID=$!
+    wait_for 30 virtswitchd vswd_up || die "virtswitchd did not take its bus name; see $WORK/virtswitchd.log"
+}
+
+make_links() {
+    local n
+    for n in "${NICS[@]}" "$BRIDGE"; do
+        link_exists "$n" && die "link $n already exists; a previous run may have left it (ip link del $n)"
+    done
+    for n in "${NICS[@]}"; do
+        ip link add "$n" type veth peer name "${n}p" || die "creating veth $n"
+        LINKS+=("$n")
+        ip link set "${n}p" up
+    done
+    ip link add "$BRIDGE" type bridge || die "creating bridge $BRIDGE"
+    LINKS+=("$BRIDGE")
+    ip link set "$BRIDGE" up
+}
+
+define_networks() {
+    cat >"$WORK/net-vepa.xml" <<EOF
+<network>
+  <name>$PREFIX-vepa</name>
+  <forward mode='vepa'>
+    <interface dev='${NICS[0]}'/>
+    <interface dev='${NICS[1]}'/>
+  </forward>
+</network>
+EOF
+    cat >"$WORK/net-bridge.xml" <<EOF
+<network>
+  <name>$PREFIX-bridge</name>
+  <forward mode='bridge'/>
+  <bridge name='$BRIDGE'/>
+</network>
+EOF
+    cat >"$WORK/net-pt.xml" <<EOF
+<network>
+  <name>$PREFIX-pt</name>
+  <forward mode='passthrough'>
+    <interface dev='${NICS[2]}'/>
+    <interface dev='${NICS[3]}'/>
+  </forward>
+</network>
+EOF
+    local n
+    for n in vepa bridge pt; do
+        vctl net-define "$WORK/net-$n.xml" >/dev/null || die "net-define $n failed"
+    done
+}
+
+# form_a NAME MAC NETWORK: a portable (Form A) guest with one interface and
+# no disk; it starts in about a second.
+form_a() {
+    cat <<EOF
+<domain type='$DOMTYPE'>
+  <name>$1</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <interface type='network'>
+      <source network='$3'/>
+      <mac address='$2'/>
+      <model type='virtio'/>
+    </interface>
+    <graphics type='vnc' autoport='yes' listen='127.0.0.1'/>
+  </devices>
+</domain>
+EOF
+}
+
+# define_guest NAME MAC NETWORK: Form A → virtswitchctl domain-encode → virsh define.
+define_guest() {
+    form_a "$1" "$2" "$3" >"$WORK/$1.xml"
+    vctl domain-encode "$WORK/$1.xml" | virsh_ define /dev/stdin >/dev/null
+}
+
+# start_new_guest NAME MAC NETWORK: define_guest, then virsh start.
+start_new_guest() { define_guest "$@" && virsh_ start "$1" >/dev/null; }
+
+# ---- cases -------------------------------------------------------------------------
+
+absent() { ! test -e "$1"; }
+no_link() { ! link_exists "$1"; }
+
+# libvirt_has_form_b NAME TARGET: libvirt's live XML has the unmanaged
+# ethernet interface and no type='network' interface.
+libvirt_has_form_b() {
+    local xml
+    xml=$(virsh_ dumpxml "$1") || return 1
+    case $xml in *"type='network'"*) return 1 ;; esac
+    case $xml in *"<target dev='$2' managed='no'/>"*) return 0 ;; esac
+    return 1
+}
+
+# state_file NAME: the daemon's state file for a guest.
+state_file() { echo "$STATE_DIR/domains/$(domuuid "$1").xml"; }
+
+case_macvtap() {
+    case_begin "1: Form A via domain-encode starts on macvtap; destroy frees it"
+    local g=$PREFIX-g1 mac=52:54:00:e2:e0:01 t pid
+    t=$(mac_target $mac)
+    check "virsh define of the encoded guest" define_guest "$g" "$mac" "$PREFIX-vepa"
+    check "virsh start" virsh_ start "$g"
+    check_eq "domain state" "$(domstate "$g")" running
+    pid=$(qemu_pid "$g")
+    check "QEMU holds /dev/tap$(link_ifindex "$t") ($t)" qemu_holds_macvtap "$pid" "$t"
+    check_eq "macvtap lower device" "$(link_lower "$t")" "${NICS[0]}"
+    check_eq "macvtap mode" "$(macvtap_mode "$t")" vepa
+    check_eq "macvtap MAC" "$(link_mac "$t")" "$mac"
+    local sf
+    sf=$(state_file "$g")
+    check "state file has <actual type='direct'>" grep -q "<actual type='direct'>" "$sf"
+    check "state file names the device and mode" grep -q "<source dev='${NICS[0]}' mode='vepa'/>" "$sf"
+    check_eq "connections on ${NICS[0]}" "$(connections "$PREFIX-vepa" "${NICS[0]}")" 1
+    check "libvirt holds Form B (no type='network')" libvirt_has_form_b "$g" "$t"
+
+    # A second guest goes to the least-used device.
+    local g2=$PREFIX-g1b mac2=52:54:00:e2:e0:11
+    check "second guest starts" start_new_guest "$g2" "$mac2" "$PREFIX-vepa"
+    check_eq "second guest's lower device" "$(link_lower "$(mac_target $mac2)")" "${NICS[1]}"
+    check_eq "network connections" "$(connections "$PREFIX-vepa")" 2
+    virsh_ destroy "$g2" >/dev/null
+
+    check "virsh destroy" virsh_ destroy "$g"
+    check "link $t removed" no_link "$t"
+    check "state file removed" absent "$sf"
+    check_eq "connections after destroy" "$(connections "$PREFIX-vepa")" 0
+    case_end
+}
+
+case_bridge() {
+    case_begin "2: host-bridge network: tap enslaved while running"
+    local g=$PREFIX-g2 mac=52:54:00:e2:e0:02 t pid
+    t=$(mac_target $mac)
+    check "define" define_guest "$g" "$mac" "$PREFIX-bridge"
+    check "virsh start" virsh_ start "$g"
+    pid=$(qemu_pid "$g")
+    check "QEMU holds a tun fd attached to $t" qemu_holds_tap "$pid" "$t"
+    check_eq "$t master" "$(link_master "$t")" "$BRIDGE"
+    check_eq "tap MAC (first byte 0xfe)" "$(link_mac "$t")" "fe:54:00:e2:e0:02"
+    check "state file has <actual type='bridge'>" grep -q "<source bridge='$BRIDGE'/>" "$(state_file "$g")"
+    check_eq "connections" "$(connections "$PREFIX-bridge")" 1
+    check "virsh destroy" virsh_ destroy "$g"
+    check "tap removed" no_link "$t"
+    check_eq "connections after destroy" "$(connections "$PREFIX-bridge")" 0
+    case_end
+}
+
+case_exhausted() {
+    case_begin "3: passthrough pool of 2: the third guest fails with PoolExhausted's text"
+    local i g mac orig2 orig3
+    orig2=$(link_mac "${NICS[2]}")
+    orig3=$(link_mac "${NICS[3]}")
+    for i in 3 4 5; do
+        define_guest "$PREFIX-g$i" "52:54:00:e2:e0:0$i" "$PREFIX-pt" || fail "define g$i"
+    done
+    check "g3 starts" virsh_ start "$PREFIX-g3"
+    check "g4 starts" virsh_ start "$PREFIX-g4"
+    check_eq "g3 macvtap mode" "$(macvtap_mode "$(mac_target 52:54:00:e2:e0:03)")" passthru
+    check_eq "g3's device carries the guest MAC" "$(link_mac "$(link_lower "$(mac_target 52:54:00:e2:e0:03)")")" 52:54:00:e2:e0:03
+    local out rc
+    out=$(virsh_ start "$PREFIX-g5" 2>&1)
+    rc=$?
+    check "g5's virsh start fails" test "$rc" -ne 0
+    check_contains "virsh's error carries the daemon's text" "$out" "network '$PREFIX-pt' requires exclusive access to interfaces, but none are available"
+    check_eq "g5 not running" "$(domstate "$PREFIX-g5")" "shut off"
+    check "no link for g5" no_link "$(mac_target 52:54:00:e2:e0:05)"
+    check_eq "connections stay 2" "$(connections "$PREFIX-pt")" 2
+    virsh_ destroy "$PREFIX-g3" >/dev/null
+    check "g5 starts once g3 is gone" virsh_ start "$PREFIX-g5"
+    virsh_ destroy "$PREFIX-g4" >/dev/null
+    virsh_ destroy "$PREFIX-g5" >/dev/null
+    check_eq "${NICS[2]} MAC restored" "$(link_mac "${NICS[2]}")" "$orig2"
+    check_eq "${NICS[3]} MAC restored" "$(link_mac "${NICS[3]}")" "$orig3"
+    check_eq "connections after destroy" "$(connections "$PREFIX-pt")" 0
+    case_end
+}
+
+case_restore() {
+    case_begin "4: save, then restore --xml with Form A: the restore hook rewrites it"
+    local g=$PREFIX-g1 mac=52:54:00:e2:e0:01 t pid save=$WORK/save/g1.save
+    t=$(mac_target $mac)
+    mkdir -p "$WORK/save"
+    virsh_ start "$g" >/dev/null || fail "start $g"
+    check "virsh save" virsh_ save "$g" "$save"
+    check "link released by save" no_link "$t"
+    check_eq "connections while saved" "$(connections "$PREFIX-vepa")" 0
+    virsh_ save-image-dumpxml "$save" | vctl domain-decode >"$WORK/g1-saved-formA.xml"
+    check "saved XML decoded to Form A" grep -q "<source network='$PREFIX-vepa'/>" "$WORK/g1-saved-formA.xml"
+    check "virsh restore --xml FormA" virsh_ restore "$save" --xml "$WORK/g1-saved-formA.xml"
+    check_eq "domain state" "$(domstate "$g")" running
+    pid=$(qemu_pid "$g")
+    check "QEMU holds the macvtap" qemu_holds_macvtap "$pid" "$t"
+    check "state file has <actual>" grep -q "<actual type='direct'>" "$(state_file "$g")"
+    check "libvirt runs it in Form B" libvirt_has_form_b "$g" "$t"
+    check_eq "connections" "$(connections "$PREFIX-vepa")" 1
+    # Left running for case 5.
+    case_end
+}
+
+counts() {
+    echo "vepa=$(connections "$PREFIX-vepa") $(connections "$PREFIX-vepa" "${NICS[0]}")/$(connections "$PREFIX-vepa" "${NICS[1]}")" \
+        "bridge=$(connections "$PREFIX-bridge") pt=$(connections "$PREFIX-pt")"
+}
+
+case_restarts() {
+    case_begin "5: libvirtd and virtswitchd restarts keep guests and counts"
+    local g
+    [ "$(domstate "$PREFIX-g1")" = running ] || virsh_ start "$PREFIX-g1" >/dev/null
+    for g in g2 g3 g4; do virsh_ start "$PREFIX-$g" >/dev/null || fail "start $g"; done
+    local before pids
+    before=$(counts)
+    pids=$(for g in g1 g2 g3 g4; do qemu_pid "$PREFIX-$g"; done | tr '\n' ' ')
+    log "  counts before: $before; QEMU pids: $pids"
+
+    stop_pid "$STARTED_LIBVIRTD" libvirtd
+    libvirtd_start
+    # libvirt reconnects to running guests in the background (the hook's
+    # "reconnect begin" runs then); wait until it lists them again.
+    wait_for 60 "libvirt to reconnect the guests" bash -c \
+        "[ \$(virsh -c qemu:///system list --name | grep -c '^$PREFIX-') -eq 4 ]" || fail "guests not listed after libvirtd restart"
+    check_eq "QEMU pids after libvirtd restart" "$(for g in g1 g2 g3 g4; do qemu_pid "$PREFIX-$g"; done | tr '\n' ' ')" "$pids"
+    check_eq "counts after libvirtd restart" "$(counts)" "$before"
+
+    kill -9 "$VSWD_PID"
+    wait "$VSWD_PID" 2>/dev/null
+    start_vswd
+    check_eq "counts after virtswitchd kill -9 + restart" "$(counts)" "$before"
+
+    kill -9 "$VSWD_PID"
+    wait "$VSWD_PID" 2>/dev/null
+    local t2 out
+    t2=$(mac_target 52:54:00:e2:e0:02)
+    out=$(virsh_ destroy "$PREFIX-g2" 2>&1)
+    check "destroy while virtswitchd is down succeeds" test $? -eq 0
+    check "g2's tap is still there (nobody released it)" test -e "/sys/class/net/$t2"
+    start_vswd
+    check "after restart: g2's tap deleted" no_link "$t2"
+    check_eq "after restart: bridge connections" "$(connections "$PREFIX-bridge")" 0
+    check_eq "after restart: other counts unchanged" "$(counts)" "${before/bridge=1/bridge=0}"
+    for g in g1 g3 g4; do
+        check_eq "$g still running" "$(domstate "$PREFIX-$g")" running
+        virsh_ destroy "$PREFIX-$g" >/dev/null
+    done
+    check_eq "all freed" "$(counts)" "vepa=0 0/0 bridge=0 pt=0"
+    case_end
+}
+
+case_form_a_start() {
+    case_begin "6: a Form A guest started as is fails with the hook's conversion message"
+    local g=$PREFIX-g6 out rc
+    form_a "$g" 52:54:00:e2:e0:06 "$PREFIX-vepa" >"$WORK/$g.xml"
+    check "virsh define of Form A" virsh_ define "$WORK/$g.xml"
+    out=$(virsh_ start "$g" 2>&1)
+    rc=$?
+    check "virsh start fails" test "$rc" -ne 0
+    check_contains "error names the network" "$out" "virtswitch network '$PREFIX-vepa'"
+    check_contains "error tells how to convert" "$out" "virtswitchctl domain-encode"
+    check_eq "connections untouched" "$(connections "$PREFIX-vepa")" 0
+    case_end
+}
+
+# ---- main --------------------------------------------------------------------------
+
+install_packages
+build
+choose_accel
+start_bus
+start_libvirt
+start_vswd
+make_links
+define_networks
+
+case_macvtap
+case_bridge
+case_exhausted
+case_restore
+case_restarts
+case_form_a_start
+
+log "passed: ${#E2E_PASSED[@]}, failed: ${#E2E_FAILED[@]}"
+for c in "${E2E_FAILED[@]}"; do log "FAILED: $c"; done
+[ ${#E2E_FAILED[@]} -eq 0 ]
