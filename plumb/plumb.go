@@ -88,6 +88,19 @@ func New(netnsPath string) (*Plumber, error) {
 		if err != nil {
 			return nil, plumbErr("cannot open the current network namespace: %v", errText(err))
 		}
+		// When the caller is where the whole process is (the daemon without
+		// --netns), no thread ever needs to switch: keep no handle, so that
+		// nothing calls setns(2), which needs CAP_SYS_ADMIN even to "enter"
+		// the namespace a thread is already in. The packaged daemon runs
+		// with CAP_NET_ADMIN alone.
+		if proc, perr := netns.GetFromPath("/proc/self/ns/net"); perr == nil {
+			same := proc.Equal(ns)
+			proc.Close()
+			if same {
+				ns.Close()
+				ns = netns.None()
+			}
+		}
 		p.ns = ns
 	} else {
 		ns, err := netns.GetFromPath(netnsPath)
