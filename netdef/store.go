@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/virtswitch/virtswitch/apierr"
+	"github.com/virtswitch/virtswitch/atomicfile"
 	"github.com/virtswitch/virtswitch/vport"
 )
 
@@ -94,7 +95,7 @@ func (s Store) Save(n *Network) error {
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return fmt.Errorf("network '%s': cannot create config dir: %w", n.Name, err)
 	}
-	if err := writeAtomic(s.Dir, n.Name+".xml", []byte(n.Format(nil)), 0o644); err != nil {
+	if err := atomicfile.Write(s.path(n.Name), []byte(n.Format(nil)), 0o644); err != nil {
 		return fmt.Errorf("network '%s': cannot save: %w", n.Name, err)
 	}
 	return nil
@@ -112,7 +113,7 @@ func (s Store) Remove(name string) error {
 	if err != nil {
 		return fmt.Errorf("network '%s': cannot remove definition: %w", name, err)
 	}
-	if err := syncDir(s.Dir); err != nil {
+	if err := atomicfile.SyncDir(s.Dir); err != nil {
 		return fmt.Errorf("network '%s': removed, but syncing the config dir failed: %w", name, err)
 	}
 	return nil
@@ -127,45 +128,4 @@ func (s Store) Has(name string) bool {
 	}
 	info, err := os.Stat(s.path(name))
 	return err == nil && info.Mode().IsRegular()
-}
-
-// writeAtomic replaces dir/name with data so that a reader (or a crash)
-// sees either the old file or the new one, never a partial one.
-func writeAtomic(dir, name string, data []byte, mode os.FileMode) (err error) {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

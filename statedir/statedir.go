@@ -18,14 +18,12 @@ import (
 	"strings"
 
 	"github.com/virtswitch/virtswitch/apierr"
+	"github.com/virtswitch/virtswitch/atomicfile"
 )
 
 const (
 	domainsDir = "domains"
 	suffix     = ".xml"
-	// tmpPrefix marks files being written; List skips them and Open removes
-	// leftovers from a crash mid-write.
-	tmpPrefix = ".tmp-"
 )
 
 // Dir is an open state dir. Its methods are safe for concurrent use as long
@@ -54,7 +52,8 @@ func Open(dir string) (*Dir, error) {
 		return nil, fmt.Errorf("state dir: %v", err)
 	}
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), tmpPrefix) {
+		// Leftovers of a crash mid-write (List skips them too).
+		if atomicfile.IsTemp(e.Name()) {
 			os.Remove(filepath.Join(p, e.Name()))
 		}
 	}
@@ -136,46 +135,14 @@ func (d *Dir) Write(uuid string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(d.path, tmpPrefix+filepath.Base(name)+"-*")
-	if err != nil {
+	if err := atomicfile.Write(name, data, 0o600); err != nil {
 		return fmt.Errorf("domain %s: writing state: %v", uuid, err)
 	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	// CreateTemp already uses 0600; Chmod guards against an odd umask-less
-	// implementation change and documents the intent.
-	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("domain %s: writing state: %v", uuid, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("domain %s: writing state: %v", uuid, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("domain %s: writing state: %v", uuid, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("domain %s: writing state: %v", uuid, err)
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		return fmt.Errorf("domain %s: writing state: %v", uuid, err)
-	}
-	ok = true
-	return d.syncDir()
+	return nil
 }
 
 func (d *Dir) syncDir() error {
-	df, err := os.Open(d.path)
-	if err != nil {
-		return fmt.Errorf("state dir: %v", err)
-	}
-	defer df.Close()
-	if err := df.Sync(); err != nil {
+	if err := atomicfile.SyncDir(d.path); err != nil {
 		return fmt.Errorf("state dir: fsync: %v", err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/virtswitch/virtswitch/apierr"
+	"github.com/virtswitch/virtswitch/atomicfile"
 )
 
 func TestValidUUID(t *testing.T) {
@@ -101,7 +102,7 @@ func TestWriteReadListRemove(t *testing.T) {
 	}
 	ents, _ := os.ReadDir(d.Path())
 	for _, e := range ents {
-		if len(e.Name()) > 5 && e.Name()[:5] == tmpPrefix {
+		if atomicfile.IsTemp(e.Name()) {
 			t.Errorf("temp file left behind: %s", e.Name())
 		}
 	}
@@ -139,7 +140,7 @@ func TestOpenRemovesTempFilesAndTightensMode(t *testing.T) {
 	root := t.TempDir()
 	p := filepath.Join(root, "domains")
 	os.MkdirAll(p, 0o755)
-	os.WriteFile(filepath.Join(p, tmpPrefix+u1+".xml-123"), []byte("torn"), 0o600)
+	os.WriteFile(filepath.Join(p, "."+u1+".xml.tmp-123"), []byte("torn"), 0o600)
 	os.WriteFile(filepath.Join(p, u1+".xml"), []byte("whole"), 0o600)
 	d, err := Open(root)
 	if err != nil {
