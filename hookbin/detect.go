@@ -5,9 +5,9 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/virtswitch/virtswitch/netdef"
 )
 
 // NS is the namespace of virtswitch's domain metadata (SPEC §2, Form B).
@@ -114,14 +114,10 @@ func attr(t xml.StartElement, name string) string {
 }
 
 // ours tells whether network is a virtswitch network on this host: by the
-// decision in docs/ARCHITECTURE.md, CONFIG_DIR/NAME.xml exists. This needs no
-// daemon, so guests on libvirt's own networks start even when virtswitchd is
-// down. A name that could step out of the directory is never ours (the
-// daemon only stores valid names).
+// decision in docs/ARCHITECTURE.md, CONFIG_DIR/NAME.xml exists (netdef's
+// Store.Has, which also refuses names that are not valid network names, so
+// nothing outside the directory is ever looked at). This needs no daemon, so
+// guests on libvirt's own networks start even when virtswitchd is down.
 func ours(configDir, network string) bool {
-	if network == "" || network[0] == '.' || strings.ContainsAny(network, "/\x00") {
-		return false
-	}
-	st, err := os.Stat(filepath.Join(configDir, network+".xml"))
-	return err == nil && st.Mode().IsRegular()
+	return netdef.Store{Dir: configDir}.Has(network)
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"libvirt.org/go/libvirtxml"
+
+	"github.com/virtswitch/virtswitch/testenv"
 )
 
 const formB = `<domain type='qemu'>
@@ -90,9 +92,9 @@ func TestScanMalformed(t *testing.T) {
 // TestScanCorpus checks scan against libvirtxml's reading of libvirt's own
 // test domains: the same Form A interfaces, in order, and no false ports.
 func TestScanCorpus(t *testing.T) {
-	files, err := filepath.Glob("../../shared/corpus/libvirt-domain/*.xml")
+	files, err := filepath.Glob(filepath.Join(testenv.CorpusDir(t, "libvirt-domain"), "*.xml"))
 	if err != nil || len(files) == 0 {
-		t.Skip("corpus not found beside the module")
+		t.Fatalf("no corpus files: %v", err)
 	}
 	withNetwork := 0
 	for _, file := range files {

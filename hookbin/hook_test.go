@@ -127,7 +127,10 @@ func TestNothingOfOursNeverTouchesTheBus(t *testing.T) {
 		"ethernet interface, not ours": `<domain><name>x</name><devices><interface type='ethernet'><target dev='tap9' managed='no'/></interface></devices></domain>`,
 		"network named like a path":    strings.ReplaceAll(formA, "red-network", "../red-network"),
 	}
-	files, _ := filepath.Glob("../../shared/corpus/libvirt-domain/net-*.xml")
+	files, err := filepath.Glob(filepath.Join(testenv.CorpusDir(t, "libvirt-domain"), "net-*.xml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no corpus files: %v", err)
+	}
 	for _, f := range files {
 		doc, err := os.ReadFile(f)
 		if err != nil {
