@@ -143,6 +143,11 @@ qemu_holds_tap() {
         [ "$(readlink "$fd" 2>/dev/null)" = /dev/net/tun ] || continue
         grep -qx "iff:[[:space:]]*$2" "/proc/$1/fdinfo/${fd##*/}" 2>/dev/null && return 0
     done
+    # For the log: what the process does hold.
+    echo "pid '$1' tun fds:"
+    for fd in /proc/"$1"/fd/*; do
+        [ "$(readlink "$fd" 2>/dev/null)" = /dev/net/tun ] && grep iff "/proc/$1/fdinfo/${fd##*/}"
+    done
     return 1
 }
 
