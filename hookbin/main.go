@@ -100,7 +100,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		if onTimeout == 0 {
 			h.warnf("%s %s: gave up after %s; virtswitchd's recovery will catch up", args[1], args[2], h.timeout)
 		} else {
-			h.errorf("%s %s: gave up after %s waiting for virtswitchd", args[1], args[2], h.timeout)
+			h.errorf("%s %s: gave up after %s (reading the domain XML, or waiting for virtswitchd)", args[1], args[2], h.timeout)
 		}
 		os.Exit(onTimeout)
 	})
@@ -108,7 +108,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 
 	doc, err := io.ReadAll(stdin)
 	if err != nil {
-		return h.finish(func() int { h.errorf("cannot read the domain XML from stdin: %v", err); return onTimeout })
+		return h.finish(func() int {
+			if onTimeout == 0 {
+				h.warnf("cannot read the domain XML from stdin: %v", err)
+			} else {
+				h.errorf("cannot read the domain XML from stdin: %v", err)
+			}
+			return onTimeout
+		})
 	}
 	h.doc = doc
 	return act()
