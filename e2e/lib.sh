@@ -123,14 +123,30 @@ qemu_pid() {
 domstate() { virsh_ domstate "$1" 2>/dev/null | head -n1; }
 domuuid() { virsh_ domuuid "$1" 2>/dev/null | head -n1; }
 
-# qemu_holds_macvtap PID LINK: the process has /dev/tapIFINDEX open.
+# chardev_of PATH: "major:minor" (decimal) of a character device.
+chardev_of() {
+    local t
+    t=$(stat -L -c '%t:%T' "$1" 2>/dev/null) || return 1
+    printf '%d:%d' "0x${t%:*}" "0x${t#*:}"
+}
+
+# qemu_holds_macvtap PID LINK: the process has LINK's own macvtap character
+# device open. Checked by device number, not by path: /dev/tapN is named
+# after the ifindex, which is per network namespace, so with macvtaps in
+# other namespaces /dev/tapN can be another namespace's device (and libvirt,
+# which opens /dev/tapIFINDEX by path, then hands QEMU the wrong one).
 qemu_holds_macvtap() {
-    local idx
+    local idx want fd
     idx=$(link_ifindex "$2") || return 1
-    [ -n "$idx" ] || return 1
-    local fd
+    want=$(cat "/sys/class/net/$2/tap$idx/dev" 2>/dev/null) || { echo "$2 has no macvtap char device"; return 1; }
     for fd in /proc/"$1"/fd/*; do
-        [ "$(readlink "$fd" 2>/dev/null)" = "/dev/tap$idx" ] && return 0
+        case $(readlink "$fd" 2>/dev/null) in
+        /dev/tap*)
+            [ "$(chardev_of "$fd")" = "$want" ] && return 0
+            echo "pid $1 holds $(readlink "$fd") = $(chardev_of "$fd"); $2's device is $want" \
+                "(another namespace's macvtap has ifindex $idx too)"
+            ;;
+        esac
     done
     return 1
 }
@@ -143,10 +159,13 @@ qemu_holds_tap() {
         [ "$(readlink "$fd" 2>/dev/null)" = /dev/net/tun ] || continue
         grep -qx "iff:[[:space:]]*$2" "/proc/$1/fdinfo/${fd##*/}" 2>/dev/null && return 0
     done
-    # For the log: what the process does hold.
-    echo "pid '$1' tun fds:"
+    # For the log: what the process holds instead.
     for fd in /proc/"$1"/fd/*; do
-        [ "$(readlink "$fd" 2>/dev/null)" = /dev/net/tun ] && grep iff "/proc/$1/fdinfo/${fd##*/}"
+        case $(readlink "$fd" 2>/dev/null) in
+        /dev/net/tun) echo "pid $1 holds /dev/net/tun: $(grep iff "/proc/$1/fdinfo/${fd##*/}")" ;;
+        /dev/tap*) echo "pid $1 holds $(readlink "$fd") = $(chardev_of "$fd"): libvirt took tap $2" \
+            "(ifindex $(link_ifindex "$2")) for a macvtap because /dev/tap$(link_ifindex "$2") exists (another namespace's macvtap)" ;;
+        esac
     done
     return 1
 }
