@@ -8,19 +8,19 @@ import (
 	"strings"
 
 	"github.com/virtswitch/virtswitch/netdef"
+	"github.com/virtswitch/virtswitch/xmlrewrite"
 )
 
 // NS is the namespace of virtswitch's domain metadata (SPEC §2, Form B).
-const NS = "http://virtswitch.github.io/xmlns/domain/1.0"
+const NS = xmlrewrite.NS
 
 // facts is what the hook needs to know about a domain XML to pick its one
 // D-Bus call, or to decide it needs none.
 //
-// The hook reads these few facts with its own streaming scan instead of
-// xmlrewrite.Inspect: it runs for every guest start on the host, most of which
-// have nothing to do with virtswitch, and it must not fail a start over the
-// details of a port (an incomplete virtualport, say) that the daemon will
-// judge and report anyway.
+// The hook reads these few facts with a streaming scan of its own rather
+// than xmlrewrite.Inspect, which rejects inconsistent Form B as a whole: the
+// hook must still learn the UUID to release such a domain, and judging Form B
+// is the daemon's job (docs/HOOK.md has the reasons and the figures).
 type facts struct {
 	UUID  string
 	Ports bool         // Form B: at least one virtswitch:port in <metadata>
