@@ -241,6 +241,19 @@ start_vswd() {
     wait_for 30 virtswitchd vswd_up || die "virtswitchd did not take its bus name; see $WORK/virtswitchd.log"
 }
 
+# warn_foreign_taps: /dev/tapN nodes that are not macvtaps of this namespace
+# belong to other namespaces' macvtaps and can collide with our links'
+# ifindexes (docs/E2E.md, "Known problem").
+warn_foreign_taps() {
+    local nodes ours
+    nodes=$(find /dev -maxdepth 1 -name 'tap[0-9]*' | wc -l)
+    ours=$(ip -o link show type macvtap 2>/dev/null | wc -l)
+    if [ "$nodes" -gt "$ours" ]; then
+        log "warning: $((nodes - ours)) /dev/tapN node(s) belong to macvtaps in other network namespaces;" \
+            "a guest link whose ifindex matches one gets the wrong device from libvirt (docs/E2E.md)"
+    fi
+}
+
 make_links() {
     local n
     for n in "${NICS[@]}" "$BRIDGE"; do
@@ -509,6 +522,7 @@ choose_accel
 start_bus
 start_libvirt
 start_vswd
+warn_foreign_taps
 make_links
 define_networks
 
