@@ -235,7 +235,10 @@ start_vswd() {
         die "something already owns io.github.virtswitch1 on the system bus; stop that virtswitchd first"
     fi
     mkdir_tracked "$CONFIG_DIR"
-    mkdir_tracked "$STATE_DIR"
+    if [ ! -d "$STATE_DIR" ]; then
+        mkdir_tracked "$STATE_DIR"
+        MADE_DIRS+=("$STATE_DIR/domains") # the daemon makes it
+    fi
     "$BIN/virtswitchd" --config-dir "$CONFIG_DIR" --state-dir "$STATE_DIR" >>"$WORK/virtswitchd.log" 2>&1 &
     VSWD_PID=$!
     wait_for 30 virtswitchd vswd_up || die "virtswitchd did not take its bus name; see $WORK/virtswitchd.log"
