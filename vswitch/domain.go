@@ -75,7 +75,7 @@ func (s *Switch) prepareLocked(doc []byte, d *xmlrewrite.Domain, uuid string) (s
 	switch {
 	case err == nil:
 		od, _, perr := xmlrewrite.ParseStatus(old)
-		if perr == nil && (s.isPending(uuid) || s.running(od.Name, uuid)) {
+		if perr == nil && (s.isPending(uuid) || s.isRunning(od.Name, uuid)) {
 			return old, nil, nil
 		}
 		// Left by a run that ended while nobody released it.

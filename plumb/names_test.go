@@ -1,0 +1,43 @@
+package plumb
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+)
+
+// Names must list exactly what List lists, for any prefix, including when
+// the dump spans many messages (hundreds of links).
+func TestNamesMatchesList(t *testing.T) {
+	f := newFixture(t)
+	for i := range 150 {
+		f.ns.AddVeth(t, fmt.Sprintf("vsw%012x", i), fmt.Sprintf("peer%d", i))
+	}
+	if _, err := f.p.CreateMacvtap(target, "eth0", "vepa", guest); err != nil {
+		t.Fatal(err)
+	}
+	for _, prefix := range []string{"", "vsw", "vswdead", "peer1", "eth", "nothing"} {
+		want, err := f.p.List(prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.p.Names(prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Names(%q) = %d names %v, List = %d names %v", prefix, len(got), got, len(want), want)
+		}
+	}
+	if got, _ := f.p.Names("nothing"); got == nil || len(got) != 0 {
+		t.Errorf("Names of no link = %#v, want an empty, non-nil slice", got)
+	}
+}
+
+func TestIfNameMalformed(t *testing.T) {
+	for _, msg := range [][]byte{nil, make([]byte, 15), append(make([]byte, 16), 2, 0, 3, 0), append(make([]byte, 16), 200, 0, 3, 0, 'a')} {
+		if n, ok := ifName(msg); ok {
+			t.Errorf("ifName(%v) = %q, true; want no name", msg, n)
+		}
+	}
+}

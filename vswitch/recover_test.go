@@ -1,0 +1,119 @@
+package vswitch
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// Recovery reads the state files in parallel and checks links against one
+// dump: with many domains, some running and some not, and a link of a
+// running one deleted behind the daemon's back, the counts must be exactly
+// those of the running domains, the dead ones' links gone, the running
+// ones' kept, and the vanished link only reported.
+func TestRecoveryManyDomains(t *testing.T) {
+	f := newFixture(t)
+	const n = 120
+	var gs []*guest
+	for i := range n {
+		net := []string{"red-bridge", "red-vepa"}[i%2]
+		g := newGuest(t, f, fmt.Sprintf("many%d", i), fmt.Sprintf("00000000-0000-4000-8000-%012x", i),
+			iface(net, "", fmt.Sprintf("52:54:00:77:%02x:%02x", i/256, i%256), ""))
+		if _, err := f.sw.Prepare(g.formB); err != nil {
+			t.Fatal(err)
+		}
+		gs = append(gs, g)
+	}
+	running := map[int]bool{}
+	wantBridge, wantVepa := 0, 0
+	for i, g := range gs {
+		if i%3 != 0 {
+			f.run(t, g)
+			running[i] = true
+			if i%2 == 0 {
+				wantBridge++
+			} else {
+				wantVepa++
+			}
+		}
+	}
+	// A running guest whose link vanished (an admin deleted it): counted
+	// all the same, since its QEMU holds the old device.
+	vanished := "vsw525400770001" // many1 runs (1 % 3 != 0)
+	if err := f.plumber.Delete(vanished); err != nil {
+		t.Fatal(err)
+	}
+
+	f.restart(t)
+	nets := map[string]uint{}
+	for _, ni := range f.sw.Networks() {
+		nets[ni.Name] = ni.Connections
+	}
+	if nets["red-bridge"] != uint(wantBridge) || nets["red-vepa"] != uint(wantVepa) {
+		t.Fatalf("counts after recovery: %s; want red-bridge=%d red-vepa=%d", counts(f.sw), wantBridge, wantVepa)
+	}
+	snap := f.ns.Snapshot(t)
+	for i, g := range gs {
+		target := fmt.Sprintf("vsw52540077%02x%02x", i/256, i%256)
+		_, has := snap[target]
+		_, err := os.Stat(filepath.Join(f.stateDir, "domains", g.uuid+".xml"))
+		switch {
+		case running[i] && target == vanished:
+			if has || err != nil {
+				t.Errorf("%s: link present %v, state file err %v; want no link, state kept", g.name, has, err)
+			}
+		case running[i]:
+			if !has || err != nil {
+				t.Errorf("%s runs: link present %v, state file err %v", g.name, has, err)
+			}
+		default:
+			if has || !os.IsNotExist(err) {
+				t.Errorf("%s does not run: link present %v, state file err %v", g.name, has, err)
+			}
+		}
+	}
+}
+
+// The liveness check reads /proc/PID/cmdline whole, whatever its length
+// (QEMU command lines run to tens of KiB), and finds the UUID in upper case
+// too.
+func TestRunningLongAndUpperCaseCmdline(t *testing.T) {
+	dir := t.TempDir()
+	s := &Switch{libvirtDir: dir}
+	const uuid = "0a1b2c3d-0000-4000-8000-00000000abcd"
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		running bool
+	}{
+		{"short", []string{"-uuid", uuid}, true},
+		{"long", []string{"-a", strings.Repeat("x", 60_000), "-b", strings.Repeat("y", 60_000), "-c", strings.Repeat("z", 60_000), "-uuid", uuid}, true},
+		{"upper", []string{"-uuid", strings.ToUpper(uuid)}, true},
+		{"other", []string{"-uuid", "0a1b2c3d-0000-4000-8000-00000000abce"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("sh", append([]string{"-c", "read x", "qemu"}, tc.args...)...)
+			in, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { in.Close(); cmd.Process.Kill(); cmd.Wait() })
+			if err := os.WriteFile(filepath.Join(dir, "g.pid"), []byte(fmt.Sprintf("%d\n", cmd.Process.Pid)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, buf := range [][]byte{nil, make([]byte, 0, 16), make([]byte, 0, 1<<20)} {
+				if got, _ := s.running("g", uuid, buf); got != tc.running {
+					t.Errorf("running with a %d-byte buffer = %v, want %v", cap(buf), got, tc.running)
+				}
+			}
+		})
+	}
+}
