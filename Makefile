@@ -11,6 +11,8 @@ all: build
 
 build:
 	mkdir -p $(BIN)
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/virtswitchd ./dbusd
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/virtswitch-hook ./hookbin
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/virtswitchctl ./virtswitchctl
 
 # -race needs cgo.

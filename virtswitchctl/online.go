@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -144,9 +145,12 @@ func netList(args []string, _ io.Reader, stdout io.Writer) error {
 		if err := c.Call("ListNetworks", []any{&paths}); err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 8, 3, ' ', 0)
+		// As virsh: a header, a rule as wide as the table, the rows. The
+		// rule has no cells, so it is added after tabwriter has aligned the
+		// rest (a cell-less line would split tabwriter's column block).
+		var table bytes.Buffer
+		tw := tabwriter.NewWriter(&table, 0, 8, 3, ' ', 0)
 		fmt.Fprintln(tw, " Name\tMode\tConnections")
-		fmt.Fprintln(tw, "-------------------------------------------")
 		for _, p := range paths {
 			m, err := netProps(c, p)
 			if err != nil {
@@ -154,7 +158,16 @@ func netList(args []string, _ io.Reader, stdout io.Writer) error {
 			}
 			fmt.Fprintf(tw, " %v\t%v\t%v\n", m["Name"].Value(), m["Mode"].Value(), m["Connections"].Value())
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		lines := strings.SplitAfter(table.String(), "\n")
+		width := 0
+		for _, l := range lines {
+			width = max(width, len(strings.TrimRight(l, " \n")))
+		}
+		_, err := io.WriteString(stdout, lines[0]+strings.Repeat("-", width+1)+"\n"+strings.Join(lines[1:], ""))
+		return err
 	})
 }
 

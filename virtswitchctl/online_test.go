@@ -113,6 +113,12 @@ func TestOnlineVerbs(t *testing.T) {
 		!regexp.MustCompile(`^ red-vepa +vepa +1$`).MatchString(lines[3]) || !strings.HasPrefix(lines[0], " Name") {
 		t.Fatalf("net-list: %d\n%s", code, out)
 	}
+	// Columns line up with the header, and the rule spans the table.
+	if strings.Index(lines[0], "Mode") != strings.Index(lines[2], " bridge")+1 ||
+		strings.Index(lines[0], "Connections") != strings.LastIndex(lines[3], " ")+1 ||
+		strings.Trim(lines[1], "-") != "" || len(lines[1]) < len(strings.TrimRight(lines[0], " ")) {
+		t.Fatalf("net-list columns not aligned:\n%s", out)
+	}
 
 	code, out, _ = ctl(t, "", "net-info", "red-vepa")
 	for _, re := range []string{`(?m)^Name: +red-vepa$`, `(?m)^UUID: +[0-9a-f-]{36}$`, `(?m)^Mode: +vepa$`,
