@@ -145,29 +145,15 @@ func netList(args []string, _ io.Reader, stdout io.Writer) error {
 		if err := c.Call("ListNetworks", []any{&paths}); err != nil {
 			return err
 		}
-		// As virsh: a header, a rule as wide as the table, the rows. The
-		// rule has no cells, so it is added after tabwriter has aligned the
-		// rest (a cell-less line would split tabwriter's column block).
-		var table bytes.Buffer
-		tw := tabwriter.NewWriter(&table, 0, 8, 3, ' ', 0)
-		fmt.Fprintln(tw, " Name\tMode\tConnections")
+		rows := make([][]any, 0, len(paths))
 		for _, p := range paths {
 			m, err := netProps(c, p)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(tw, " %v\t%v\t%v\n", m["Name"].Value(), m["Mode"].Value(), m["Connections"].Value())
+			rows = append(rows, []any{m["Name"].Value(), m["Mode"].Value(), m["Connections"].Value()})
 		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		lines := strings.SplitAfter(table.String(), "\n")
-		width := 0
-		for _, l := range lines {
-			width = max(width, len(strings.TrimRight(l, " \n")))
-		}
-		_, err := io.WriteString(stdout, lines[0]+strings.Repeat("-", width+1)+"\n"+strings.Join(lines[1:], ""))
-		return err
+		return writeTable(stdout, []string{"Name", "Mode", "Connections"}, rows)
 	})
 }
 
@@ -244,13 +230,11 @@ func netInfo(args []string, _ io.Reader, stdout io.Writer) error {
 			return nil
 		}
 		fmt.Fprintln(stdout)
-		tw = tabwriter.NewWriter(stdout, 0, 8, 3, ' ', 0)
-		fmt.Fprintln(tw, " Device\tConnections")
-		fmt.Fprintln(tw, "----------------------------")
-		for _, d := range devs {
-			fmt.Fprintf(tw, " %s\t%d\n", d.Device, d.Connections)
+		rows := make([][]any, len(devs))
+		for i, d := range devs {
+			rows[i] = []any{d.Device, d.Connections}
 		}
-		return tw.Flush()
+		return writeTable(stdout, []string{"Device", "Connections"}, rows)
 	})
 }
 
@@ -274,4 +258,31 @@ func domainStatus(args []string, _ io.Reader, stdout io.Writer) error {
 		_, err := io.WriteString(stdout, st)
 		return err
 	})
+}
+
+// writeTable prints a table as virsh does: a header, a rule as wide as the
+// table, the rows, columns aligned. The rule has no cells, so it is added
+// after tabwriter has aligned the rest (a cell-less line would end
+// tabwriter's column block and misalign the header).
+func writeTable(w io.Writer, header []string, rows [][]any) error {
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, " "+strings.Join(header, "\t"))
+	for _, r := range rows {
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = fmt.Sprint(c)
+		}
+		fmt.Fprintln(tw, " "+strings.Join(cells, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(table.String(), "\n")
+	width := 0
+	for _, l := range lines {
+		width = max(width, len(strings.TrimRight(l, " \n")))
+	}
+	_, err := io.WriteString(w, lines[0]+strings.Repeat("-", width+1)+"\n"+strings.Join(lines[1:], ""))
+	return err
 }

@@ -128,6 +128,10 @@ func TestOnlineVerbs(t *testing.T) {
 			t.Errorf("net-info lacks %s:\n%s", re, out)
 		}
 	}
+	// The device table's columns line up with its header.
+	if h, r := regexp.MustCompile(`(?m)^ Device +Connections$`).FindString(out), regexp.MustCompile(`(?m)^ eth10 +1$`).FindString(out); len(h) != len(r) {
+		t.Errorf("net-info device table not aligned:\n%s", out)
+	}
 	if code, out, _ := ctl(t, "", "net-info", "red-bridge"); code != 0 || !regexp.MustCompile(`(?m)^Bridge: +br0$`).MatchString(out) || strings.Contains(out, "Device") {
 		t.Errorf("net-info red-bridge: %d\n%s", code, out)
 	}
