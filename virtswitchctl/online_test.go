@@ -129,7 +129,7 @@ func TestOnlineVerbs(t *testing.T) {
 		}
 	}
 	// The device table's columns line up with its header.
-	if h, r := regexp.MustCompile(`(?m)^ Device +Connections$`).FindString(out), regexp.MustCompile(`(?m)^ eth10 +1$`).FindString(out); len(h) != len(r) {
+	if h, r := regexp.MustCompile(`(?m)^ Device +Connections$`).FindString(out), regexp.MustCompile(`(?m)^ eth10 +1$`).FindString(out); strings.Index(h, "Connections") != len(r)-1 {
 		t.Errorf("net-info device table not aligned:\n%s", out)
 	}
 	if code, out, _ := ctl(t, "", "net-info", "red-bridge"); code != 0 || !regexp.MustCompile(`(?m)^Bridge: +br0$`).MatchString(out) || strings.Contains(out, "Device") {
