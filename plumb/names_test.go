@@ -41,3 +41,32 @@ func TestIfNameMalformed(t *testing.T) {
 		}
 	}
 }
+
+func TestMAC(t *testing.T) {
+	f := newFixture(t)
+	got, err := f.p.MAC("eth0")
+	if err != nil || got != nicMAC {
+		t.Fatalf("MAC(eth0) = %q, %v; want %s", got, err, nicMAC)
+	}
+	saved, err := f.p.CreateMacvtap(target, "eth0", "passthrough", guest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved != got {
+		t.Errorf("CreateMacvtap saved %q, MAC read before %q", saved, got)
+	}
+	if now, _ := f.p.MAC("eth0"); now != guest {
+		t.Errorf("MAC(eth0) with the passthrough macvtap = %q, want the guest's %s", now, guest)
+	}
+	for _, dev := range []string{"nosuch0", "", "a/b"} {
+		if _, err := f.p.MAC(dev); err == nil {
+			t.Errorf("MAC(%q): no error", dev)
+		}
+	}
+	if err := f.p.Delete(target); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.p.RestoreMAC("eth0", saved); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -97,6 +97,13 @@ func (s *Switch) prepareLocked(doc []byte, d *xmlrewrite.Domain, uuid string) (s
 			}
 		}
 	}()
+
+	// 1. Resolve and allocate every port; nothing on the host changes yet.
+	type plan struct {
+		p    xmlrewrite.Port
+		pctx string
+	}
+	var plans []plan
 	actuals := map[string]xmlrewrite.Actual{}
 	var touched []string
 	for _, p := range d.Ports {
@@ -120,37 +127,94 @@ func (s *Switch) prepareLocked(doc []byte, d *xmlrewrite.Domain, uuid string) (s
 		switch res.ActualType {
 		case resolve.ActualDirect:
 			a.Dev, a.Mode = dev, res.Mode
-			saved, err := s.plumb.CreateMacvtap(p.Target, dev, res.Mode, p.MAC)
-			if err != nil {
-				return nil, changed, apierr.Wrap(err, apierr.Plumbing, "%s", pctx)
+			if res.Mode == "passthrough" {
+				// The device's own MAC goes into the state file before
+				// the device is touched (below).
+				if a.SavedMAC, err = s.plumb.MAC(dev); err != nil {
+					return nil, changed, apierr.Wrap(err, apierr.Plumbing, "%s", pctx)
+				}
 			}
-			a.SavedMAC = saved
-			target := p.Target
-			undo = append(undo, func() { s.unplumb(target, dev, saved) })
 		case resolve.ActualBridge:
 			a.Bridge = res.Bridge
-			if err := s.plumb.CreateTap(p.Target, res.Bridge, p.MAC, p.Queues); err != nil {
-				return nil, changed, apierr.Wrap(err, apierr.Plumbing, "%s", pctx)
-			}
-			target := p.Target
-			undo = append(undo, func() { s.unplumb(target, "", "") })
 		default:
 			return nil, changed, apierr.New(apierr.Unsupported, "%s: connection type '%s'", pctx, res.ActualType)
 		}
 		actuals[p.Target] = a
+		plans = append(plans, plan{p: p, pctx: pctx})
 		touched = append(touched, p.Network)
 	}
+	crashPoint("allocated")
+
+	// 2. The state file, before any link exists: whatever happens to this
+	// process from here on (kill -9 included), recovery finds what to
+	// undo — the links to delete and, for passthrough, the MAC to give the
+	// device back, which nothing else remembers. SPEC §4 asks for the file
+	// before the reply; it is here before the plumbing too.
 	status, err = xmlrewrite.Status(doc, actuals)
 	if err != nil {
 		return nil, changed, apierr.Wrap(err, apierr.InvalidXML, "%s", ctx)
 	}
-	// The state file is written before the reply (SPEC §4): once libvirt
-	// hears "prepared", a daemon restart can still account for the links.
 	if err := s.state.Write(uuid, status); err != nil {
 		return nil, changed, apierr.Wrap(err, apierr.Plumbing, "%s", ctx)
 	}
+	undo = append(undo, func() {
+		if err := s.state.Remove(uuid); err != nil {
+			s.log.Error("undo: removing state file", "domain", uuid, "err", err)
+		}
+	})
+	crashPoint("written")
+
+	// 3. The links.
+	rewrite := false
+	for _, pl := range plans {
+		p := pl.p
+		a := actuals[p.Target]
+		switch a.Type {
+		case resolve.ActualDirect:
+			saved, err := s.plumb.CreateMacvtap(p.Target, a.Dev, a.Mode, p.MAC)
+			if err != nil {
+				return nil, changed, apierr.Wrap(err, apierr.Plumbing, "%s", pl.pctx)
+			}
+			if saved != a.SavedMAC {
+				// Someone changed the device's MAC since it was read
+				// (not virtswitch: the device is allocated to this
+				// domain). Give it back what it had just now.
+				s.log.Warn("pool device MAC changed during prepare", "device", a.Dev, "read", a.SavedMAC, "saved", saved)
+				a.SavedMAC = saved
+				actuals[p.Target] = a
+				rewrite = true
+			}
+			target, dev := p.Target, a.Dev
+			undo = append(undo, func() { s.unplumb(target, dev, saved) })
+		case resolve.ActualBridge:
+			if err := s.plumb.CreateTap(p.Target, a.Bridge, p.MAC, p.Queues); err != nil {
+				return nil, changed, apierr.Wrap(err, apierr.Plumbing, "%s", pl.pctx)
+			}
+			target := p.Target
+			undo = append(undo, func() { s.unplumb(target, "", "") })
+		}
+		crashPoint("plumbed " + p.Target)
+	}
+	if rewrite {
+		if status, err = xmlrewrite.Status(doc, actuals); err != nil {
+			return nil, changed, apierr.Wrap(err, apierr.InvalidXML, "%s", ctx)
+		}
+		if err := s.state.Write(uuid, status); err != nil {
+			return nil, changed, apierr.Wrap(err, apierr.Plumbing, "%s", ctx)
+		}
+	}
 	s.setPending(uuid)
 	return status, append(changed, touched...), nil
+}
+
+// crashHook, when set (tests only), is called at each step of a prepare;
+// a test makes it panic to stop the prepare there, as a kill -9 would.
+var crashHook func(stage string)
+
+func crashPoint(stage string) {
+	if crashHook != nil {
+		crashHook(stage)
+	}
 }
 
 // unplumb deletes a link and, for passthrough, gives the device its MAC
