@@ -1,0 +1,31 @@
+# Performance benchmarks and the kill -9 torture (issue 8). Neither is part
+# of `make test`: they take minutes to hours, need root and load the machine.
+# Included from the Makefile; standalone: make -f bench/bench.mk bench
+#
+#   make bench                       hook latency, RSS, recovery (10,000 live guests), pool
+#   make bench BENCH_ITER=500 BENCH_RUNS=5 BENCH_LIVE=10000
+#   make bench-e2e                   virsh start+destroy, virtswitch vs libvirt (needs e2e)
+#   make torture                     kill -9 storms, TRIALS=10 by default
+#   make torture TRIALS=100
+GO         ?= go
+BENCH_ITER ?= 200
+BENCH_RUNS ?= 5
+BENCH_LIVE ?= 10000
+TRIALS     ?= 10
+
+.PHONY: bench bench-daemon bench-pool bench-e2e torture
+
+bench: bench-daemon bench-pool
+
+bench-daemon:
+	BENCH_ITER=$(BENCH_ITER) BENCH_RUNS=$(BENCH_RUNS) BENCH_LIVE=$(BENCH_LIVE) \
+	  CGO_ENABLED=0 $(GO) test -tags bench -count=1 -run '^$$' -bench 'Daemon' -benchtime 1x -timeout 4h ./bench/
+
+bench-pool:
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 0.5s -count 5 ./pool/
+
+bench-e2e:
+	BENCH_RUNS=$(BENCH_RUNS) CGO_ENABLED=0 $(GO) test -tags bench -count=1 -run '^$$' -bench 'VirshStart' -benchtime 1x -timeout 2h ./bench/
+
+torture:
+	TRIALS=$(TRIALS) CGO_ENABLED=1 $(GO) test -tags torture -count=1 -run 'TestKillStorm' -timeout 12h -v ./torture/
