@@ -205,12 +205,12 @@ func hookLatency(b *testing.B, r *rig.Rig, hook, bash string) *rig.Series {
 	var s rig.Series
 	for run := range runs {
 		var (
-			prepO, prepB       []time.Duration // prepare, both modes
-			relO, relB         []time.Duration // release incl. kernel deletion
-			relON, relBN       []time.Duration // release, link already deleted
-			lifeO, lifeB       []time.Duration // prepare + release
-			lifeON, lifeBN     []time.Duration // prepare + release, no kernel deletion
-			kdel               []time.Duration // the kernel's deletion
+			prepO, prepB   []time.Duration // prepare, both modes
+			relO, relB     []time.Duration // release incl. kernel deletion
+			relON, relBN   []time.Duration // release, link already deleted
+			lifeO, lifeB   []time.Duration // prepare + release
+			lifeON, lifeBN []time.Duration // prepare + release, no kernel deletion
+			kdel           []time.Duration // the kernel's deletion
 		)
 		life := func(bin string, env []string, withKdel bool) (p, rl, kd time.Duration) {
 			p = mustHook(b, bin, env, probe.FormB, prep)

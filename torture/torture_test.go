@@ -168,6 +168,15 @@ func TestKillStorm(t *testing.T) {
 			r.Kill()
 			stats += " (killed after the storm)"
 		}
+		if rnd.IntN(3) == 0 {
+			// The restarted daemon dies too, during its own recovery.
+			d := time.Duration(rnd.IntN(3000)) * time.Millisecond
+			ready, err := r.StartAndKill(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stats += fmt.Sprintf("; restart killed after %s (%s)", d, map[bool]string{true: "after READY", false: "during recovery"}[ready])
+		}
 		t1 := time.Now()
 		r.Start()
 		ready := time.Since(t1)
@@ -233,12 +242,13 @@ func (h *harness) call(i int, killAt int64, method string, out []any, args ...an
 // already running, all at once; it returns a summary.
 func (h *harness) storm(trial int, rnd *rand.Rand, killAt int64) string {
 	type plan struct {
-		g       *guest
-		start   bool // new guest: prepare, run
-		stop    bool // then (or for a running guest: only) stop and release
-		crash   bool // the QEMU dies without libvirt removing its pid file
-		delay   time.Duration
-		release bool
+		g         *guest
+		start     bool // new guest: prepare, run
+		stop      bool // then (or for a running guest: only) stop and release
+		crash     bool // the QEMU dies without libvirt removing its pid file
+		delay     time.Duration
+		release   bool
+		reconnect bool
 	}
 	var plans []*plan
 	for i := range nGuests {
@@ -255,14 +265,18 @@ func (h *harness) storm(trial int, rnd *rand.Rand, killAt int64) string {
 			crash: rnd.IntN(20) == 0, delay: time.Duration(rnd.IntN(50)) * time.Millisecond})
 	}
 	for _, g := range h.running {
-		if rnd.IntN(2) == 0 {
+		switch x := rnd.IntN(10); {
+		case x < 5:
 			plans = append(plans, &plan{g: g, stop: true, crash: rnd.IntN(20) == 0,
 				delay: time.Duration(rnd.IntN(50)) * time.Millisecond})
+		case x < 7:
+			// libvirtd restarted: it reconnects the running guest.
+			plans = append(plans, &plan{g: g, reconnect: true})
 		}
 	}
 	rnd.Shuffle(len(plans), func(i, j int) { plans[i], plans[j] = plans[j], plans[i] })
 
-	var prepOK, prepFail, exhausted, relOK, relFail atomic.Int64
+	var prepOK, prepFail, exhausted, relOK, relFail, reconOK, reconFail atomic.Int64
 	var wg sync.WaitGroup
 	for i, p := range plans {
 		wg.Add(1)
@@ -298,6 +312,17 @@ func (h *harness) storm(trial int, rnd *rand.Rand, killAt int64) string {
 					p.release = true
 				}
 			}
+			if p.reconnect {
+				var st string
+				if err := h.call(i, killAt, "ReconnectDomain", []any{&st}, string(g.FormB)); err != nil {
+					reconFail.Add(1)
+					if !h.killed.Load() {
+						h.problem("ReconnectDomain %s before the kill: %v", g.Name, err)
+					}
+				} else {
+					reconOK.Add(1)
+				}
+			}
 			if p.stop {
 				time.Sleep(p.delay)
 				h.mu.Lock()
@@ -327,8 +352,8 @@ func (h *harness) storm(trial int, rnd *rand.Rand, killAt int64) string {
 		}()
 	}
 	wg.Wait()
-	return fmt.Sprintf("prepare ok %d, exhausted %d, failed %d; release ok %d, failed %d",
-		prepOK.Load(), exhausted.Load(), prepFail.Load(), relOK.Load(), relFail.Load())
+	return fmt.Sprintf("prepare ok %d, exhausted %d, failed %d; release ok %d, failed %d; reconnect ok %d, failed %d",
+		prepOK.Load(), exhausted.Load(), prepFail.Load(), relOK.Load(), relFail.Load(), reconOK.Load(), reconFail.Load())
 }
 
 // verify compares the restarted daemon's view with the truth: the state

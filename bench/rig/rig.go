@@ -187,6 +187,26 @@ func (r *Rig) Start(extra ...string) time.Duration {
 	return el
 }
 
+// StartAndKill runs virtswitchd and kills it with SIGKILL after d, whether
+// or not it got ready: a daemon dying during its own start-up recovery.
+// It reports whether the daemon had logged that it was ready.
+func (r *Rig) StartAndKill(d time.Duration) (ready bool, err error) {
+	args := append([]string{"--config-dir", r.Config, "--state-dir", r.State,
+		"--libvirt-state-dir", r.Libvirt, "--netns", r.NS.Path}, r.Args...)
+	cmd := exec.Command(r.Binary, args...)
+	cmd.Env = r.Bus.Env(os.Environ())
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return false, err
+	}
+	time.Sleep(d)
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	return strings.Contains(out.String(), "virtswitchd ready"), nil
+}
+
 // Kill is kill -9 of the daemon.
 func (r *Rig) Kill() {
 	if r.D != nil {
