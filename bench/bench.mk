@@ -4,7 +4,7 @@
 #
 #   make bench                       hook latency, RSS, recovery (10,000 live guests), pool
 #   make bench BENCH_ITER=500 BENCH_RUNS=5 BENCH_LIVE=10000
-#   make bench-e2e                   virsh start+destroy, virtswitch vs libvirt (needs e2e)
+#   make bench-e2e                   virsh start+destroy, virtswitch vs libvirt (libvirt as make e2e installs it)
 #   make torture                     kill -9 storms, TRIALS=10 by default
 #   make torture TRIALS=100
 GO         ?= go
@@ -12,6 +12,7 @@ BENCH_ITER ?= 200
 BENCH_RUNS ?= 5
 BENCH_LIVE ?= 10000
 TRIALS     ?= 10
+VIRSH_ITER ?= 20
 
 .PHONY: bench bench-daemon bench-pool bench-e2e torture
 
@@ -22,10 +23,10 @@ bench-daemon:
 	  CGO_ENABLED=0 $(GO) test -tags bench -count=1 -run '^$$' -bench 'Daemon' -benchtime 1x -timeout 4h ./bench/
 
 bench-pool:
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 0.5s -count 5 ./pool/
+	$(GO) test -run '^$$' -bench . -benchtime 0.5s -count 5 ./pool/
 
 bench-e2e:
-	BENCH_RUNS=$(BENCH_RUNS) CGO_ENABLED=0 $(GO) test -tags bench -count=1 -run '^$$' -bench 'VirshStart' -benchtime 1x -timeout 2h ./bench/
+	BENCH_RUNS=$(BENCH_RUNS) BENCH_ITER=$(VIRSH_ITER) bash bench/virsh-bench.sh
 
 torture:
 	TRIALS=$(TRIALS) CGO_ENABLED=1 $(GO) test -tags torture -count=1 -run 'TestKillStorm' -timeout 12h -v ./torture/
