@@ -69,7 +69,6 @@ func New(t testing.TB, opt Options) *Rig {
 	t.Helper()
 	testenv.RequireRoot(t)
 	r := &Rig{T: t, NS: testenv.NewNetNS(t), Bus: testenv.StartBus(t, testenv.BusOptions{})}
-	r.raiseIfindex(t)
 	for i := range opt.NICs {
 		r.addNIC(t, fmt.Sprintf("eth%d", i), fmt.Sprintf("wire%d", i))
 	}
@@ -97,33 +96,6 @@ func New(t testing.TB, opt Options) *Rig {
 	r.Binary = Build(t, "./dbusd", "virtswitchd", opt.Race)
 	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", r.Bus.Address)
 	return r
-}
-
-// FirstIfindex is where a rig's namespace starts numbering its links.
-//
-// A macvtap's character device is /dev/tapIFINDEX, and /dev is shared by
-// every namespace while ifindexes are per namespace. libvirt opens
-// /dev/tapN by the ifindex of an unmanaged target it finds in the host
-// namespace, so a test macvtap here whose ifindex matched a guest link's
-// there would hand a real guest (docs/E2E.md) the wrong device. Starting
-// at a million keeps the two ranges apart: the kernel hands out ifindexes
-// cyclically after the last one used, so one link created with this index
-// moves every later one above it.
-const FirstIfindex = 1_000_000
-
-func (r *Rig) raiseIfindex(t testing.TB) {
-	t.Helper()
-	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "ifx0", Index: FirstIfindex}, PeerName: "ifx1"}
-	if err := r.NS.Handle().LinkAdd(v); err != nil {
-		t.Fatalf("creating %s with ifindex %d: %v", v.Name, FirstIfindex, err)
-	}
-	l, err := r.NS.Handle().LinkByName("ifx1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if l.Attrs().Index <= FirstIfindex {
-		t.Fatalf("ifindexes do not follow %d in this kernel (ifx1 got %d)", FirstIfindex, l.Attrs().Index)
-	}
 }
 
 // addNIC is testenv's AddVeth without a clean-up of its own: the links go
