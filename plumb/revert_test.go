@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -74,6 +75,7 @@ func TestRetryDump(t *testing.T) {
 	}{
 		{"clean", 0, nil, 1, ""},
 		{"interrupted twice", 2, nil, 3, ""},
+		{"a storm: interrupted 50 times", 50, nil, 51, ""},
 		{"interrupted until the bound", maxDumpTries - 1, nil, maxDumpTries, ""},
 		{"always interrupted", 1 << 30, nil, maxDumpTries, fmt.Sprintf("interrupted %d times", maxDumpTries)},
 		{"other error not retried", 0, unix.EPERM, 1, "operation not permitted"},
@@ -116,5 +118,22 @@ func TestCheckName(t *testing.T) {
 		if (err == nil) != ok {
 			t.Errorf("checkName(%q) = %v, want ok=%v", name, err, ok)
 		}
+	}
+}
+
+func TestDumpPause(t *testing.T) {
+	var total time.Duration
+	prev := time.Duration(-1)
+	for try := range maxDumpTries {
+		d := dumpPause(try)
+		if d < prev || d > maxDumpPause {
+			t.Fatalf("pause %d = %v after %v (max %v)", try, d, prev, maxDumpPause)
+		}
+		prev, total = d, total+d
+	}
+	// Long enough to wait out a storm, short enough to stay far below the
+	// hook's 10 s bound.
+	if total < time.Second || total > 3*time.Second {
+		t.Errorf("all pauses add up to %v", total)
 	}
 }
