@@ -54,12 +54,12 @@ func TestNonRootCaller(t *testing.T) {
 	e.start(t)
 	c := dial(t)
 	defineSeed(t, c)
-	running := encode(t, c, "vm1", "11111111-1111-1111-1111-111111111111", iface("red-bridge", "", "52:54:00:00:01:01", ""))
+	running := encode(t, c, "vm1", "11111111-1111-1111-1111-111111111111", testenv.FormAInterface("red-bridge", "", "52:54:00:00:01:01", ""))
 	var status string
 	if err := c.Call("PrepareDomain", []any{&status}, running.formB); err != nil {
 		t.Fatal(err)
 	}
-	g := encode(t, c, "vm2", "22222222-2222-2222-2222-222222222222", iface("red-pass", "", "52:54:00:00:02:01", ""))
+	g := encode(t, c, "vm2", "22222222-2222-2222-2222-222222222222", testenv.FormAInterface("red-pass", "", "52:54:00:00:02:01", ""))
 	before := counts(t, c)
 	links := e.ns.Snapshot(t)
 
@@ -132,12 +132,12 @@ func TestDaemonChecksUIDItself(t *testing.T) {
 	e.start(t)
 	c := dial(t)
 	defineSeed(t, c)
-	running := encode(t, c, "vm1", "11111111-1111-1111-1111-111111111111", iface("red-bridge", "", "52:54:00:00:01:01", ""))
+	running := encode(t, c, "vm1", "11111111-1111-1111-1111-111111111111", testenv.FormAInterface("red-bridge", "", "52:54:00:00:01:01", ""))
 	var status string
 	if err := c.Call("PrepareDomain", []any{&status}, running.formB); err != nil {
 		t.Fatal(err)
 	}
-	g := encode(t, c, "vm2", "22222222-2222-2222-2222-222222222222", iface("red-pass", "", "52:54:00:00:02:01", ""))
+	g := encode(t, c, "vm2", "22222222-2222-2222-2222-222222222222", testenv.FormAInterface("red-pass", "", "52:54:00:00:02:01", ""))
 	before := counts(t, c)
 	checkRootRefused(t, e, c, g, running, "allowed only for root (caller uid 65534)")
 	if got := counts(t, c); got != before {
@@ -152,26 +152,26 @@ func TestBadInputOverBus(t *testing.T) {
 	c := dial(t)
 	defineSeed(t, c)
 	running := encode(t, c, "vm1", "11111111-1111-1111-1111-111111111111",
-		iface("red-vepa", "engineering", "de:ad:be:ef:ca:fe", "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f"))
+		testenv.FormAInterface("red-vepa", "engineering", "de:ad:be:ef:ca:fe", "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f"))
 	var st string
 	if err := c.Call("PrepareDomain", []any{&st}, running.formB); err != nil {
 		t.Fatal(err)
 	}
 	formB := func(uuid string, ifaces ...string) string {
-		out, _, err := xmlrewrite.Encode([]byte(domainXML("bad", uuid, ifaces...)), func(string) bool { return true })
+		out, _, err := xmlrewrite.Encode([]byte(testenv.DomainXML("bad", uuid, ifaces...)), func(string) bool { return true })
 		if err != nil {
 			t.Fatal(err)
 		}
 		return string(out)
 	}
 	const u = "66666666-6666-6666-6666-666666666666"
-	conflicting := strings.Replace(formB(u, iface("red-vepa", "engineering", "52:54:00:bb:00:01", "")),
+	conflicting := strings.Replace(formB(u, testenv.FormAInterface("red-vepa", "engineering", "52:54:00:bb:00:01", "")),
 		"<virtswitch:port target='vsw525400bb0001' network='red-vepa' portgroup='engineering'/>",
 		"<virtswitch:port target='vsw525400bb0001' network='red-vepa' portgroup='engineering'><virtswitch:virtualport type='802.1Qbg'><virtswitch:parameters typeid='99'/></virtswitch:virtualport></virtswitch:port>", 1)
 	if !strings.Contains(conflicting, "typeid='99'") {
 		t.Fatalf("could not build the conflicting document:\n%s", conflicting)
 	}
-	huge := domainXML("big", u, iface("red-bridge", "", "52:54:00:bb:00:01", "")) + "<!--" + strings.Repeat("x", 5<<20) + "-->"
+	huge := testenv.DomainXML("big", u, testenv.FormAInterface("red-bridge", "", "52:54:00:bb:00:01", "")) + "<!--" + strings.Repeat("x", 5<<20) + "-->"
 
 	for _, tc := range []struct {
 		name, method, arg string
@@ -179,10 +179,10 @@ func TestBadInputOverBus(t *testing.T) {
 		says              string
 	}{
 		{"malformed XML", "PrepareDomain", "<domain><name>x</name><devices><interface", string(apierr.InvalidXML), "malformed"},
-		{"unknown network", "PrepareDomain", formB(u, iface("blue-network", "", "52:54:00:bb:00:01", "")), string(apierr.NotFound), "'blue-network'"},
-		{"missing portgroup", "PrepareDomain", formB(u, iface("red-vepa", "sales", "52:54:00:bb:00:01", "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f")), string(apierr.NotFound), "no portgroup 'sales'"},
+		{"unknown network", "PrepareDomain", formB(u, testenv.FormAInterface("blue-network", "", "52:54:00:bb:00:01", "")), string(apierr.NotFound), "'blue-network'"},
+		{"missing portgroup", "PrepareDomain", formB(u, testenv.FormAInterface("red-vepa", "sales", "52:54:00:bb:00:01", "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f")), string(apierr.NotFound), "no portgroup 'sales'"},
 		{"conflicting virtualport", "PrepareDomain", conflicting, string(apierr.Conflict), "mismatched typeids (99 and 33)"},
-		{"path in domain UUID", "PrepareDomain", formB("../../etc/x", iface("red-bridge", "", "52:54:00:bb:00:01", "")), string(apierr.InvalidXML), "../../etc/x"},
+		{"path in domain UUID", "PrepareDomain", formB("../../etc/x", testenv.FormAInterface("red-bridge", "", "52:54:00:bb:00:01", "")), string(apierr.InvalidXML), "../../etc/x"},
 		{"path as UUID to ReleaseDomain", "ReleaseDomain", "../../etc/x", errInvalidArgs, "not a domain UUID"},
 		{"path as UUID to GetDomainStatus", "GetDomainStatus", "../../etc/x", errInvalidArgs, "not a domain UUID"},
 		{"5 MiB domain", "PrepareDomain", huge, errInvalidArgs, "4 MiB"},
@@ -191,11 +191,11 @@ func TestBadInputOverBus(t *testing.T) {
 		{"5 MiB network", "DefineNetwork", "<network><name>big</name><forward mode='bridge'/><bridge name='br0'/><metadata><!--" + strings.Repeat("x", 5<<20) + "--></metadata></network>", errInvalidArgs, "4 MiB"},
 		{"invalid network", "DefineNetwork", "<network><name>n</name><forward mode='vepa'/></network>", string(apierr.InvalidXML), "'n'"},
 		{"libvirt's own network", "DefineNetwork", "<network><name>n</name><forward mode='nat'/></network>", string(apierr.Unsupported), "libvirt"},
-		{"pool exhausted", "RewriteIncoming", domainXML("bad", u, passthroughIfaces(9)...), string(apierr.PoolExhausted), "red-pass"},
+		{"pool exhausted", "RewriteIncoming", testenv.DomainXML("bad", u, passthroughIfaces(9)...), string(apierr.PoolExhausted), "red-pass"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			links := e.ns.Snapshot(t)
-			files := stateFiles(t, e.stateDir)
+			files := testenv.StateFiles(t, e.stateDir)
 			cs := counts(t, c)
 			var out string
 			err := c.Call(tc.method, []any{&out}, tc.arg)
@@ -215,7 +215,7 @@ func TestBadInputOverBus(t *testing.T) {
 			if d := testenv.Diff(links, e.ns.Snapshot(t)); d != "" {
 				t.Errorf("links changed:\n%s", d)
 			}
-			if got := stateFiles(t, e.stateDir); !reflect.DeepEqual(got, files) {
+			if got := testenv.StateFiles(t, e.stateDir); !reflect.DeepEqual(got, files) {
 				t.Errorf("state files changed: %v -> %v", files, got)
 			}
 			if got := counts(t, c); got != cs {
@@ -228,7 +228,7 @@ func TestBadInputOverBus(t *testing.T) {
 func passthroughIfaces(n int) []string {
 	var out []string
 	for i := range n {
-		out = append(out, iface("red-pass", "", fmt.Sprintf("52:54:00:bb:01:%02x", i), ""))
+		out = append(out, testenv.FormAInterface("red-pass", "", fmt.Sprintf("52:54:00:bb:01:%02x", i), ""))
 	}
 	return out
 }

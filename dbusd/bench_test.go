@@ -14,7 +14,7 @@ func BenchmarkBus(b *testing.B) {
 	c := dial(b)
 	defineSeed(b, c)
 	g := encode(b, c, "bench", "dddddddd-dddd-dddd-dddd-dddddddddddd",
-		iface("red-vepa", "engineering", "52:54:00:dd:00:01", "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f"))
+		testenv.FormAInterface("red-vepa", "engineering", "52:54:00:dd:00:01", "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f"))
 
 	// An "anyone" call with no plumbing: the bus and export overhead.
 	b.Run("ListNetworks", func(b *testing.B) {

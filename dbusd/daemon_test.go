@@ -175,7 +175,7 @@ func TestSeedOverBus(t *testing.T) {
 	if err := c.Call("PrepareDomain", []any{&st}, gs[2].formB); err == nil {
 		t.Fatal("vm3 names red-vepa, which is gone: PrepareDomain should fail")
 	}
-	g := encode(t, c, "vm4", "44444444-4444-4444-4444-444444444444", iface("red-bridge", "", "52:54:00:00:04:01", ""))
+	g := encode(t, c, "vm4", "44444444-4444-4444-4444-444444444444", testenv.FormAInterface("red-bridge", "", "52:54:00:00:04:01", ""))
 	if err := c.Call("PrepareDomain", []any{&st}, g.formB); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestSeedOverBus(t *testing.T) {
 	if d := testenv.Diff(linksBefore, e.ns.Snapshot(t)); d != "" {
 		t.Errorf("SIGTERM changed links:\n%s", d)
 	}
-	if files := stateFiles(t, e.stateDir); len(files) != 1 {
+	if files := testenv.StateFiles(t, e.stateDir); len(files) != 1 {
 		t.Errorf("state files after SIGTERM: %v", files)
 	}
 }

@@ -29,7 +29,7 @@ func TestKill9Recovery(t *testing.T) {
 		if err := c.Call("PrepareDomain", []any{&st}, g.formB); err != nil {
 			t.Fatal(err)
 		}
-		stops[g.name] = fakeQEMU(t, e.libvirt, g.name, g.uuid)
+		stops[g.name] = testenv.StartFakeQEMU(t, e.libvirt, g.name, g.uuid)
 	}
 	if got := counts(t, c); got != seedCounts {
 		t.Fatalf("counts = %s", got)
@@ -120,12 +120,12 @@ func TestPeriodicReconcile(t *testing.T) {
 	e.start(t, "--reconcile-interval", "200ms")
 	c := dial(t)
 	defineSeed(t, c)
-	g := encode(t, c, "vm", "55555555-5555-5555-5555-555555555555", iface("red-pass", "", "52:54:00:00:05:01", ""))
+	g := encode(t, c, "vm", "55555555-5555-5555-5555-555555555555", testenv.FormAInterface("red-pass", "", "52:54:00:00:05:01", ""))
 	var st string
 	if err := c.Call("PrepareDomain", []any{&st}, g.formB); err != nil {
 		t.Fatal(err)
 	}
-	stop := fakeQEMU(t, e.libvirt, g.name, g.uuid)
+	stop := testenv.StartFakeQEMU(t, e.libvirt, g.name, g.uuid)
 	e.d.Kill() // forget that this daemon prepared it (no grace period)
 	e.start(t, "--reconcile-interval", "200ms")
 	c = dial(t)
@@ -157,7 +157,7 @@ func TestConcurrentPrepareOverBus(t *testing.T) {
 	gs := make([]*guest, n)
 	for i := range gs {
 		gs[i] = encode(t, c, fmt.Sprintf("c%d", i), fmt.Sprintf("00000000-0000-0000-0000-0000000000%02x", i),
-			iface("red-pass", "", fmt.Sprintf("52:54:00:aa:00:%02x", i), ""))
+			testenv.FormAInterface("red-pass", "", fmt.Sprintf("52:54:00:aa:00:%02x", i), ""))
 	}
 	// Several connections, as several hook processes would be.
 	clients := make([]*busapi.Client, 8)
@@ -203,7 +203,7 @@ func TestConcurrentPrepareOverBus(t *testing.T) {
 	if got := counts(t, c); !strings.Contains(got, "red-pass=8[eth20:1 eth21:1 eth22:1 eth23:1 eth24:1 eth25:1 eth26:1 eth27:1]") {
 		t.Fatalf("counts = %s", got)
 	}
-	if files := stateFiles(t, e.stateDir); len(files) != 8 {
+	if files := testenv.StateFiles(t, e.stateDir); len(files) != 8 {
 		t.Fatalf("%d state files", len(files))
 	}
 	for i := range gs {

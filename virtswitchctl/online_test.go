@@ -14,25 +14,9 @@ import (
 )
 
 const (
-	vepaXML = `<network>
-  <name>red-vepa</name>
-  <forward mode='vepa'>
-    <interface dev='eth10'/>
-    <interface dev='eth11'/>
-  </forward>
-  <virtualport type='802.1Qbg'>
-    <parameters managerid='11' typeid='1193047' typeidversion='2'/>
-  </virtualport>
-  <portgroup name='accounting' default='yes'/>
-  <portgroup name='engineering'>
-    <virtualport>
-      <parameters typeid='33'/>
-    </virtualport>
-  </portgroup>
-</network>
-`
-	bridgeXML = "<network><name>red-bridge</name><forward mode='bridge'/><bridge name='br0'/></network>"
-	guestXML  = `<domain type='kvm'>
+	// guestXML is a bare domain (no <os>, no <model>) on red-vepa, as an
+	// admin might write it.
+	guestXML = `<domain type='kvm'>
   <name>vm1</name>
   <uuid>11111111-1111-1111-1111-111111111111</uuid>
   <devices>
@@ -81,12 +65,12 @@ func TestOnlineVerbs(t *testing.T) {
 	}
 
 	file := filepath.Join(dir, "red-vepa.xml")
-	os.WriteFile(file, []byte(vepaXML), 0o644)
+	os.WriteFile(file, []byte(testenv.SeedVEPA), 0o644)
 	code, out, stderr := ctl(t, "", "net-define", file)
 	if code != 0 || out != "Network red-vepa defined from "+file+"\n" || stderr != "" {
 		t.Fatalf("net-define: %d %q %q", code, out, stderr)
 	}
-	if code, out, _ := ctl(t, bridgeXML, "net-define", "-"); code != 0 || out != "Network red-bridge defined from standard input\n" {
+	if code, out, _ := ctl(t, testenv.SeedBridge, "net-define", "-"); code != 0 || out != "Network red-bridge defined from standard input\n" {
 		t.Fatalf("net-define -: %d %q", code, out)
 	}
 	if code, _, stderr := ctl(t, "<network><name>x</name><forward mode='vepa'/></network>", "net-define", "-"); code != 1 || !strings.Contains(stderr, "network 'x'") || strings.Count(stderr, "\n") != 1 {

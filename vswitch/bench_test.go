@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/virtswitch/virtswitch/testenv"
 )
 
 func benchFixture(b *testing.B) *fixture {
@@ -15,9 +17,9 @@ func benchFixture(b *testing.B) *fixture {
 // the link, write the state file) and Release, per connection kind.
 func BenchmarkPrepareRelease(b *testing.B) {
 	for _, tc := range []struct{ name, iface string }{
-		{"bridge-tap", iface("red-bridge", "", "52:54:00:dd:00:01", "")},
-		{"vepa-macvtap", iface("red-vepa", "engineering", "52:54:00:dd:00:01", qbgInstance(instanceID))},
-		{"passthrough", iface("red-pass", "", "52:54:00:dd:00:01", "")},
+		{"bridge-tap", testenv.FormAInterface("red-bridge", "", "52:54:00:dd:00:01", "")},
+		{"vepa-macvtap", testenv.FormAInterface("red-vepa", "engineering", "52:54:00:dd:00:01", instanceID)},
+		{"passthrough", testenv.FormAInterface("red-pass", "", "52:54:00:dd:00:01", "")},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			f := benchFixture(b)
@@ -45,7 +47,7 @@ func BenchmarkPrepareRelease(b *testing.B) {
 func BenchmarkPrepareRepeat(b *testing.B) {
 	f := benchFixture(b)
 	g := newGuestTB(b, f, "bench", "dddddddd-dddd-dddd-dddd-dddddddddddd",
-		iface("red-vepa", "engineering", "52:54:00:dd:00:01", qbgInstance(instanceID)))
+		testenv.FormAInterface("red-vepa", "engineering", "52:54:00:dd:00:01", instanceID))
 	if _, err := f.sw.Prepare(g.formB); err != nil {
 		b.Fatal(err)
 	}
@@ -65,11 +67,11 @@ func BenchmarkRecover(b *testing.B) {
 			f := benchFixture(b)
 			for i := range n {
 				g := newGuestTB(b, f, fmt.Sprintf("r%d", i), fmt.Sprintf("00000000-0000-0000-0000-00000000%04x", i),
-					iface("red-bridge", "", fmt.Sprintf("52:54:00:ee:%02x:%02x", i/256, i%256), ""))
+					testenv.FormAInterface("red-bridge", "", fmt.Sprintf("52:54:00:ee:%02x:%02x", i/256, i%256), ""))
 				if _, err := f.sw.Prepare(g.formB); err != nil {
 					b.Fatal(err)
 				}
-				startFakeQEMU(b, f.libvirt, g.name, g.uuid)
+				testenv.StartFakeQEMU(b, f.libvirt, g.name, g.uuid)
 			}
 			f.sw = f.open(b) // a restarted daemon: liveness decides
 			for b.Loop() {

@@ -4,57 +4,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/virtswitch/virtswitch/plumb"
 	"github.com/virtswitch/virtswitch/testenv"
 	"github.com/virtswitch/virtswitch/xmlrewrite"
 )
-
-// The seed's three networks, on fake NICs (veths) in a test namespace.
-const (
-	vepaNet = `<network>
-  <name>red-vepa</name>
-  <forward mode='vepa'>
-    <interface dev='eth10'/>
-    <interface dev='eth11'/>
-  </forward>
-  <virtualport type='802.1Qbg'>
-    <parameters managerid='11' typeid='1193047' typeidversion='2'/>
-  </virtualport>
-  <portgroup name='accounting' default='yes'>
-    <virtualport>
-      <parameters typeid='22'/>
-    </virtualport>
-  </portgroup>
-  <portgroup name='engineering'>
-    <virtualport>
-      <parameters typeid='33'/>
-    </virtualport>
-  </portgroup>
-</network>`
-	bridgeNet = `<network>
-  <name>red-bridge</name>
-  <forward mode='bridge'/>
-  <bridge name='br0'/>
-</network>`
-)
-
-// passNet is the passthrough pool of 8 (eth20..eth27).
-var passNet = func() string {
-	var b strings.Builder
-	b.WriteString("<network>\n  <name>red-pass</name>\n  <forward mode='passthrough'>\n")
-	for i := range 8 {
-		fmt.Fprintf(&b, "    <interface dev='eth2%d'/>\n", i)
-	}
-	b.WriteString("  </forward>\n</network>")
-	return b.String()
-}()
 
 // fixture: a namespace with the NICs and the bridge, a config dir with the
 // three networks defined, a state dir and a libvirt state dir.
@@ -74,16 +32,7 @@ func newFixtureTB(t testing.TB) *fixture {
 	t.Helper()
 	testenv.RequireRoot(t)
 	f := &fixture{ns: testenv.NewNetNS(t)}
-	for i := range 2 {
-		f.ns.AddVeth(t, fmt.Sprintf("eth1%d", i), fmt.Sprintf("wire1%d", i))
-	}
-	for i := range 8 {
-		dev := fmt.Sprintf("eth2%d", i)
-		f.ns.AddVeth(t, dev, fmt.Sprintf("wire2%d", i))
-		f.ns.SetMAC(t, dev, fmt.Sprintf("02:00:00:00:20:%02x", i))
-	}
-	f.ns.AddBridge(t, "br0")
-	f.ns.SetMAC(t, "br0", "02:00:00:00:bb:01")
+	testenv.SeedNICs(t, f.ns)
 	p, err := plumb.New(f.ns.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +45,7 @@ func newFixtureTB(t testing.TB) *fixture {
 	f.libvirt = filepath.Join(root, "libvirt")
 	os.MkdirAll(f.libvirt, 0o755)
 	f.sw = f.open(t)
-	for _, n := range []string{vepaNet, passNet, bridgeNet} {
+	for _, n := range []string{testenv.SeedVEPA, testenv.SeedPassthrough, testenv.SeedBridge} {
 		if _, err := f.sw.Define([]byte(n)); err != nil {
 			t.Fatalf("Define: %v", err)
 		}
@@ -144,18 +93,7 @@ func newGuest(t *testing.T, f *fixture, name, uuid string, ifaces ...string) *gu
 
 func newGuestTB(t testing.TB, f *fixture, name, uuid string, ifaces ...string) *guest {
 	t.Helper()
-	doc := fmt.Sprintf(`<domain type='kvm'>
-  <name>%s</name>
-  <uuid>%s</uuid>
-  <memory unit='KiB'>131072</memory>
-  <os>
-    <type arch='x86_64'>hvm</type>
-  </os>
-  <devices>
-%s
-  </devices>
-</domain>
-`, name, uuid, strings.Join(ifaces, "\n"))
+	doc := testenv.DomainXML(name, uuid, ifaces...)
 	out, changed, err := xmlrewrite.Encode([]byte(doc), f.sw.HasNetwork)
 	if err != nil || !changed {
 		t.Fatalf("Encode(%s): changed=%v err=%v", name, changed, err)
@@ -163,47 +101,12 @@ func newGuestTB(t testing.TB, f *fixture, name, uuid string, ifaces ...string) *
 	return &guest{name: name, uuid: uuid, formA: doc, formB: out}
 }
 
-func iface(network, portgroup, mac, vport string) string {
-	pg := ""
-	if portgroup != "" {
-		pg = fmt.Sprintf(" portgroup='%s'", portgroup)
-	}
-	return fmt.Sprintf(`    <interface type='network'>
-      <source network='%s'%s/>
-      <mac address='%s'/>%s
-      <model type='virtio'/>
-    </interface>`, network, pg, mac, vport)
-}
-
 // run pretends libvirt runs g: a process whose command line carries the
 // UUID (as QEMU's -uuid does) and NAME.pid in the libvirt state dir. The
 // returned func stops it (the guest dies) and removes the pid file.
 func (f *fixture) run(t *testing.T, g *guest) (stop func()) {
 	t.Helper()
-	return startFakeQEMU(t, f.libvirt, g.name, g.uuid)
-}
-
-func startFakeQEMU(t testing.TB, libvirtDir, name, uuid string) func() {
-	t.Helper()
-	cmd := exec.Command("sh", "-c", "sleep 600; :", "qemu-"+name, "-uuid", uuid)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pidfile := filepath.Join(libvirtDir, name+".pid")
-	if err := os.WriteFile(pidfile, []byte(fmt.Sprintf("%d\n", cmd.Process.Pid)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			cmd.Wait()
-			os.Remove(pidfile)
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return testenv.StartFakeQEMU(t, f.libvirt, g.name, g.uuid)
 }
 
 // counts is a compact view of every network's counts:
@@ -224,19 +127,6 @@ func counts(sw *Switch) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, " ")
-}
-
-func stateFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(filepath.Join(dir, "domains"))
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
-	}
-	return out
 }
 
 // recorder is an Observer that remembers what it was told.

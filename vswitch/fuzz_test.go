@@ -41,7 +41,7 @@ func FuzzDomainEntryPoints(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, n := range []string{vepaNet, passNet, bridgeNet} {
+	for _, n := range []string{testenv.SeedVEPA, testenv.SeedPassthrough, testenv.SeedBridge} {
 		if _, err := sw.Define([]byte(n)); err != nil {
 			f.Fatal(err)
 		}
@@ -53,11 +53,11 @@ func FuzzDomainEntryPoints(f *testing.F) {
 	fix := &fixture{sw: sw}
 	for _, g := range []*guest{
 		newGuestTB(f, fix, "vm1", "11111111-1111-1111-1111-111111111111",
-			iface("red-vepa", "engineering", "de:ad:be:ef:ca:fe", qbgInstance(instanceID)),
-			iface("red-pass", "", "52:54:00:00:01:01", "")),
+			testenv.FormAInterface("red-vepa", "engineering", "de:ad:be:ef:ca:fe", instanceID),
+			testenv.FormAInterface("red-pass", "", "52:54:00:00:01:01", "")),
 		newGuestTB(f, fix, "vm3", "33333333-3333-3333-3333-333333333333",
-			iface("red-bridge", "", "52:54:00:00:03:01", ""),
-			iface("red-vepa", "", "52:54:00:00:03:02", "")),
+			testenv.FormAInterface("red-bridge", "", "52:54:00:00:03:01", ""),
+			testenv.FormAInterface("red-vepa", "", "52:54:00:00:03:02", "")),
 	} {
 		f.Add(g.formB)
 		f.Add([]byte(g.formA))

@@ -24,7 +24,7 @@ func TestRecoveryManyDomains(t *testing.T) {
 	for i := range n {
 		net := []string{"red-bridge", "red-vepa"}[i%2]
 		g := newGuest(t, f, fmt.Sprintf("many%d", i), fmt.Sprintf("00000000-0000-4000-8000-%012x", i),
-			iface(net, "", fmt.Sprintf("52:54:00:77:%02x:%02x", i/256, i%256), ""))
+			testenv.FormAInterface(net, "", fmt.Sprintf("52:54:00:77:%02x:%02x", i/256, i%256), ""))
 		if _, err := f.sw.Prepare(g.formB); err != nil {
 			t.Fatal(err)
 		}
@@ -160,7 +160,7 @@ func TestCrashDuringPrepare(t *testing.T) {
 			if d := testenv.Diff(before, f.ns.Snapshot(t)); d != "" {
 				t.Errorf("links after the crash and a restart differ from before the prepare:\n%s", d)
 			}
-			if files := stateFiles(t, f.stateDir); len(files) != 0 {
+			if files := testenv.StateFiles(t, f.stateDir); len(files) != 0 {
 				t.Errorf("state files left: %v", files)
 			}
 			// And the guest can be prepared again.

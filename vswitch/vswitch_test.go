@@ -19,26 +19,13 @@ import (
 
 const instanceID = "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f"
 
-func qbgInstance(id string) string {
-	return fmt.Sprintf(`
-      <virtualport type='802.1Qbg'>
-        <parameters instanceid='%s'/>
-      </virtualport>`, id)
-}
-
-// seedGuests are three domains over the seed's networks.
+// seedGuests are testenv.SeedDomains, encoded.
 func seedGuests(t *testing.T, f *fixture) []*guest {
-	return []*guest{
-		newGuest(t, f, "vm1", "11111111-1111-1111-1111-111111111111",
-			iface("red-vepa", "engineering", "de:ad:be:ef:ca:fe", qbgInstance(instanceID)),
-			iface("red-pass", "", "52:54:00:00:01:01", "")),
-		newGuest(t, f, "vm2", "22222222-2222-2222-2222-222222222222",
-			iface("red-vepa", "", "52:54:00:00:02:01", qbgInstance("2b3c4d5e-0000-4000-8000-000000000002")),
-			iface("red-pass", "", "52:54:00:00:02:02", "")),
-		newGuest(t, f, "vm3", "33333333-3333-3333-3333-333333333333",
-			iface("red-bridge", "", "52:54:00:00:03:01", ""),
-			iface("red-vepa", "engineering", "52:54:00:00:03:02", qbgInstance("2b3c4d5e-0000-4000-8000-000000000003"))),
+	var out []*guest
+	for _, d := range testenv.SeedDomains {
+		out = append(out, newGuest(t, f, d.Name, d.UUID, d.Ifaces...))
 	}
+	return out
 }
 
 const seedCounts = "red-bridge=1 red-pass=2[eth20:1 eth21:1] red-vepa=3[eth10:2 eth11:1]"
@@ -187,7 +174,7 @@ func TestSeedPrepareRelease(t *testing.T) {
 	if d := testenv.Diff(before, f.ns.Snapshot(t)); d != "" {
 		t.Errorf("links differ from before the guests:\n%s", d)
 	}
-	if files := stateFiles(t, f.stateDir); len(files) != 0 {
+	if files := testenv.StateFiles(t, f.stateDir); len(files) != 0 {
 		t.Errorf("state files left: %v", files)
 	}
 	f.obs.mu.Lock()
@@ -311,7 +298,7 @@ func TestRecovery(t *testing.T) {
 	// A pid file whose process does not carry the UUID (pid reuse) is not
 	// the domain: vm3 is released even though "its" pid is alive.
 	stops["vm3"]()
-	startFakeQEMU(t, f.libvirt, "vm3", "44444444-4444-4444-4444-444444444444")
+	testenv.StartFakeQEMU(t, f.libvirt, "vm3", "44444444-4444-4444-4444-444444444444")
 	f.restart(t)
 	if got, want := counts(f.sw), "red-bridge=0 red-pass=1[eth20:1] red-vepa=1[eth10:1]"; got != want {
 		t.Fatalf("pid reuse: counts = %s, want %s", got, want)
@@ -373,7 +360,7 @@ func TestRecoveryKeepsFreshlyPrepared(t *testing.T) {
 	if got := counts(f.sw); got != seedCounts {
 		t.Fatalf("counts = %s", got)
 	}
-	if n := len(stateFiles(t, f.stateDir)); n != 3 {
+	if n := len(testenv.StateFiles(t, f.stateDir)); n != 3 {
 		t.Fatalf("%d state files", n)
 	}
 }
@@ -401,7 +388,7 @@ func TestReconnect(t *testing.T) {
 	}
 
 	// No state and no links: adopted as a fresh prepare.
-	g4 := newGuest(t, f, "vm4", "44444444-4444-4444-4444-444444444444", iface("red-bridge", "", "52:54:00:00:04:01", ""))
+	g4 := newGuest(t, f, "vm4", "44444444-4444-4444-4444-444444444444", testenv.FormAInterface("red-bridge", "", "52:54:00:00:04:01", ""))
 	if _, err := f.sw.Reconnect(g4.formB); err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +397,7 @@ func TestReconnect(t *testing.T) {
 	}
 	// No state but a link of that name exists: we cannot know what it
 	// uses, a real conflict.
-	g5 := newGuest(t, f, "vm5", "55555555-5555-5555-5555-555555555555", iface("red-vepa", "", "52:54:00:00:05:01", qbgInstance("2b3c4d5e-0000-4000-8000-000000000005")))
+	g5 := newGuest(t, f, "vm5", "55555555-5555-5555-5555-555555555555", testenv.FormAInterface("red-vepa", "", "52:54:00:00:05:01", "2b3c4d5e-0000-4000-8000-000000000005"))
 	if _, err := f.plumber.CreateMacvtap("vsw525400000501", "eth11", "vepa", "52:54:00:00:05:01"); err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +420,7 @@ func TestConcurrentPrepareExclusivePool(t *testing.T) {
 	gs := make([]*guest, n)
 	for i := range gs {
 		gs[i] = newGuest(t, f, fmt.Sprintf("c%d", i), fmt.Sprintf("00000000-0000-0000-0000-0000000000%02x", i),
-			iface("red-pass", "", fmt.Sprintf("52:54:00:aa:00:%02x", i), ""))
+			testenv.FormAInterface("red-pass", "", fmt.Sprintf("52:54:00:aa:00:%02x", i), ""))
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -489,8 +476,8 @@ func TestConcurrentPrepareExclusivePool(t *testing.T) {
 			parents[l.Parent] = true
 		}
 	}
-	if len(parents) != 8 || len(stateFiles(t, f.stateDir)) != 8 {
-		t.Fatalf("%d links, %d state files", len(parents), len(stateFiles(t, f.stateDir)))
+	if len(parents) != 8 || len(testenv.StateFiles(t, f.stateDir)) != 8 {
+		t.Fatalf("%d links, %d state files", len(parents), len(testenv.StateFiles(t, f.stateDir)))
 	}
 	for i := range gs {
 		wg.Add(1)
@@ -532,7 +519,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	const u = "66666666-6666-6666-6666-666666666666"
 	nine := []string{}
 	for i := range 9 {
-		nine = append(nine, iface("red-pass", "", fmt.Sprintf("52:54:00:bb:00:%02x", i), ""))
+		nine = append(nine, testenv.FormAInterface("red-pass", "", fmt.Sprintf("52:54:00:bb:00:%02x", i), ""))
 	}
 	// A second, bridge-mode network whose bridge is missing: plumbing fails
 	// after the first interface was plumbed.
@@ -546,29 +533,29 @@ func TestBadInputChangesNothing(t *testing.T) {
 		says string
 	}{
 		{"malformed XML", []byte("<domain><name>x</name><uuid>" + u + "</uuid><devices><interface"), apierr.InvalidXML, "malformed"},
-		{"unknown network", encodeAny(domain(u, iface("blue-network", "", "52:54:00:bb:00:01", ""))), apierr.NotFound, "blue-network"},
-		{"missing portgroup", encodeAny(domain(u, iface("red-vepa", "sales", "52:54:00:bb:00:01", qbgInstance(instanceID)))), apierr.NotFound, "portgroup 'sales'"},
-		{"conflicting virtualport", encodeAny(domain(u, iface("red-vepa", "engineering", "52:54:00:bb:00:01", `
+		{"unknown network", encodeAny(domain(u, testenv.FormAInterface("blue-network", "", "52:54:00:bb:00:01", ""))), apierr.NotFound, "blue-network"},
+		{"missing portgroup", encodeAny(domain(u, testenv.FormAInterface("red-vepa", "sales", "52:54:00:bb:00:01", instanceID))), apierr.NotFound, "portgroup 'sales'"},
+		{"conflicting virtualport", encodeAny(domain(u, testenv.FormAInterfaceRaw("red-vepa", "engineering", "52:54:00:bb:00:01", `
       <virtualport type='802.1Qbg'>
         <parameters typeid='99'/>
       </virtualport>`))), apierr.Conflict, "mismatched typeids"},
-		{"virtualport type mismatch", encodeAny(domain(u, iface("red-vepa", "", "52:54:00:bb:00:01", `
+		{"virtualport type mismatch", encodeAny(domain(u, testenv.FormAInterfaceRaw("red-vepa", "", "52:54:00:bb:00:01", `
       <virtualport type='802.1Qbh'>
         <parameters profileid='x'/>
       </virtualport>`))), apierr.Conflict, "mismatched types"},
-		{"path in UUID", encodeAny(domain("../../etc/x", iface("red-bridge", "", "52:54:00:bb:00:01", ""))), apierr.InvalidXML, "../../etc/x"},
-		{"Form A naming our network", []byte(domain(u, iface("red-bridge", "", "52:54:00:bb:00:01", ""))), apierr.InvalidXML, "domain-encode"},
+		{"path in UUID", encodeAny(domain("../../etc/x", testenv.FormAInterface("red-bridge", "", "52:54:00:bb:00:01", ""))), apierr.InvalidXML, "../../etc/x"},
+		{"Form A naming our network", []byte(domain(u, testenv.FormAInterface("red-bridge", "", "52:54:00:bb:00:01", ""))), apierr.InvalidXML, "domain-encode"},
 		{"pool exhausted half-way", encodeAny(domain(u, nine...)), apierr.PoolExhausted, "red-pass"},
 		{"plumbing fails after a success", encodeAny(domain(u,
-			iface("red-pass", "", "52:54:00:bb:00:01", ""),
-			iface("red-vepa", "", "52:54:00:bb:00:02", qbgInstance(instanceID)),
-			iface("no-bridge", "", "52:54:00:bb:00:03", ""))), apierr.Plumbing, "brmissing"},
-		{"same MAC as a running guest", encodeAny(domain(u, iface("red-bridge", "", "de:ad:be:ef:ca:fe", ""))), apierr.Plumbing, "vswdeadbeefcafe"},
+			testenv.FormAInterface("red-pass", "", "52:54:00:bb:00:01", ""),
+			testenv.FormAInterface("red-vepa", "", "52:54:00:bb:00:02", instanceID),
+			testenv.FormAInterface("no-bridge", "", "52:54:00:bb:00:03", ""))), apierr.Plumbing, "brmissing"},
+		{"same MAC as a running guest", encodeAny(domain(u, testenv.FormAInterface("red-bridge", "", "de:ad:be:ef:ca:fe", ""))), apierr.Plumbing, "vswdeadbeefcafe"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			links := f.ns.Snapshot(t)
 			c := counts(f.sw)
-			files := stateFiles(t, f.stateDir)
+			files := testenv.StateFiles(t, f.stateDir)
 			_, err := f.sw.Prepare(tc.doc)
 			if err == nil {
 				t.Fatal("Prepare succeeded")
@@ -582,7 +569,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 			if d := testenv.Diff(links, f.ns.Snapshot(t)); d != "" {
 				t.Errorf("links changed:\n%s", d)
 			}
-			if got := stateFiles(t, f.stateDir); !reflect.DeepEqual(got, files) {
+			if got := testenv.StateFiles(t, f.stateDir); !reflect.DeepEqual(got, files) {
 				t.Errorf("state files changed: %v -> %v", files, got)
 			}
 		})
@@ -608,7 +595,7 @@ func TestDefineRules(t *testing.T) {
 		t.Fatalf("assigned UUID %q: %v", uuid, err)
 	}
 	// Redefinition without a <uuid> keeps it, in memory and on disk.
-	shrunk := strings.Replace(passNet, "    <interface dev='eth27'/>\n", "", 1)
+	shrunk := strings.Replace(testenv.SeedPassthrough, "    <interface dev='eth27'/>\n", "", 1)
 	if info, err = f.sw.Define([]byte(shrunk)); err != nil || info.UUID != uuid || len(info.Devices) != 7 {
 		t.Fatalf("redefine: %+v %v", info, err)
 	}
@@ -619,7 +606,7 @@ func TestDefineRules(t *testing.T) {
 	withUUID := func(doc, u string) []byte {
 		return []byte(strings.Replace(doc, "</name>", "</name>\n  <uuid>"+u+"</uuid>", 1))
 	}
-	if _, err := f.sw.Define(withUUID(passNet, "12345678-1234-1234-1234-123456789abc")); apierr.KindOf(err) != apierr.Conflict {
+	if _, err := f.sw.Define(withUUID(testenv.SeedPassthrough, "12345678-1234-1234-1234-123456789abc")); apierr.KindOf(err) != apierr.Conflict {
 		t.Errorf("redefine with another UUID: %v", err)
 	}
 	if _, err := f.sw.Define(withUUID("<network><name>other</name><forward mode='bridge'/><bridge name='br0'/></network>", uuid)); apierr.KindOf(err) != apierr.Conflict {
@@ -629,7 +616,7 @@ func TestDefineRules(t *testing.T) {
 		t.Errorf("refused network got defined")
 	}
 
-	g := newGuest(t, f, "vm", "77777777-7777-7777-7777-777777777777", iface("red-pass", "", "52:54:00:00:07:01", ""))
+	g := newGuest(t, f, "vm", "77777777-7777-7777-7777-777777777777", testenv.FormAInterface("red-pass", "", "52:54:00:00:07:01", ""))
 	if _, err := f.sw.Prepare(g.formB); err != nil {
 		t.Fatal(err)
 	}
@@ -680,7 +667,7 @@ func TestDefineRules(t *testing.T) {
 
 func TestReload(t *testing.T) {
 	f := newFixture(t)
-	g := newGuest(t, f, "vm", "88888888-8888-8888-8888-888888888888", iface("red-bridge", "", "52:54:00:00:08:01", ""))
+	g := newGuest(t, f, "vm", "88888888-8888-8888-8888-888888888888", testenv.FormAInterface("red-bridge", "", "52:54:00:00:08:01", ""))
 	if _, err := f.sw.Prepare(g.formB); err != nil {
 		t.Fatal(err)
 	}
@@ -743,7 +730,7 @@ func TestRewriteIncoming(t *testing.T) {
 	}
 	// Fill the passthrough pool; an incoming guest needing it is refused.
 	for i := range 8 {
-		h := newGuest(t, f, fmt.Sprintf("p%d", i), fmt.Sprintf("00000000-0000-0000-0000-0000000001%02x", i), iface("red-pass", "", fmt.Sprintf("52:54:00:cc:00:%02x", i), ""))
+		h := newGuest(t, f, fmt.Sprintf("p%d", i), fmt.Sprintf("00000000-0000-0000-0000-0000000001%02x", i), testenv.FormAInterface("red-pass", "", fmt.Sprintf("52:54:00:cc:00:%02x", i), ""))
 		if _, err := f.sw.Prepare(h.formB); err != nil {
 			t.Fatal(err)
 		}
