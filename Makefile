@@ -32,3 +32,4 @@ clean:
 # Targets owned by their folders.
 -include packaging/packaging.mk
 -include e2e/e2e.mk
+-include bench/bench.mk
