@@ -3,15 +3,24 @@ package netdef
 import (
 	"fmt"
 	"regexp"
+	"sync"
 )
 
 // nameRE is SPEC §1's network name syntax. It also keeps names safe as file
 // names in the config dir (no '/', no leading '.').
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$`)
+//
+// The expressions are compiled on first use, not at package initialisation:
+// virtswitch-hook imports netdef (Store.Has) and libvirt runs it five times
+// per guest start and stop, mostly for operations that never look at a
+// name; compiling both at start-up cost each run 0.6 ms of a ~2 ms process
+// (GODEBUG=inittrace=1; BENCHMARKS.md, "Issue 8").
+var nameRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$`)
+})
 
 // ValidName reports whether name is a valid network name (SPEC §1). Callers
 // that build paths or D-Bus object paths from a name check it first.
-func ValidName(name string) bool { return nameRE.MatchString(name) }
+func ValidName(name string) bool { return nameRE().MatchString(name) }
 
 // checkDevice checks a pool device or bridge name. The kernel's rule
 // (dev_valid_name) is 1-15 bytes, not "." or "..", and no '/', ':' or
@@ -47,7 +56,9 @@ func deviceChar(c byte) bool {
 }
 
 // portgroupNameRE is libvirt's schema for portgroup names (deviceName).
-var portgroupNameRE = regexp.MustCompile(`^[A-Za-z0-9_.\\:/-]+$`)
+var portgroupNameRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9_.\\:/-]+$`)
+})
 
 func describeByte(c byte) string {
 	switch {

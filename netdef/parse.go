@@ -625,7 +625,7 @@ func (p *parser) portgroupRules(n *Network, lvpgs []libvirtxml.NetworkPortGroup)
 		if !ok || name == "" {
 			return p.invalid("missing required name attribute in <portgroup>")
 		}
-		if !portgroupNameRE.MatchString(name) {
+		if !portgroupNameRE().MatchString(name) {
 			return p.invalid("invalid <portgroup> name '%s': libvirt allows only letters, digits and _.-\\:/", shorten(name))
 		}
 		if seen[name] {
