@@ -249,8 +249,8 @@ link_exists vsw525400be0001 && die "virtswitch's macvtap left after destroy"
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, kernel $(uname -r), libvirt $(libvirtd --version | awk '{print $NF}'), QEMU $(qemu-system-x86_64 --version | head -1 | awk '{print $4}'), guests type $DOMTYPE"
 echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-4s | %-26s | %-26s | %-26s | %-6s %-6s\n' run "ours start/destroy/life" "native (hook installed)" "native bare (no hook)" o/n o/bare
-ratios=() ratios_bare=() all_o=() all_n=() all_b=()
+printf '%-4s | %-26s | %-26s | %-26s | %-13s | %-13s\n' run "ours start/destroy/life" "native (hook installed)" "native bare (no hook)" "start o/n o/b" "life o/n o/b"
+declare -A fig
 for run in $(seq "$RUNS"); do
     : >"$WORK/o" && : >"$WORK/n" && : >"$WORK/b"
     for i in $(seq "$ITER"); do
@@ -264,14 +264,15 @@ for run in $(seq "$RUNS"); do
     read -r os od ol <<<"$(stats "$WORK/o")"
     read -r ns nd nl <<<"$(stats "$WORK/n")"
     read -r bs bd bl <<<"$(stats "$WORK/b")"
-    r=$(ratio "$ol" "$nl") rb=$(ratio "$ol" "$bl")
-    ratios+=("$r") ratios_bare+=("$rb") all_o+=("$ol") all_n+=("$nl") all_b+=("$bl")
-    printf '%-4s | %8s %8s %8s | %8s %8s %8s | %8s %8s %8s | %-6s %-6s\n' "$run" \
+    rs=$(ratio "$os" "$ns") rsb=$(ratio "$os" "$bs") rl=$(ratio "$ol" "$nl") rlb=$(ratio "$ol" "$bl")
+    for k in os ns bs ol nl bl rs rsb rl rlb; do fig[$k]+="${!k} "; done
+    printf '%-4s | %8s %8s %8s | %8s %8s %8s | %8s %8s %8s | %6s %6s | %6s %6s\n' "$run" \
         "$(ms "$os")" "$(ms "$od")" "$(ms "$ol")" "$(ms "$ns")" "$(ms "$nd")" "$(ms "$nl")" \
-        "$(ms "$bs")" "$(ms "$bd")" "$(ms "$bl")" "$r" "$rb"
+        "$(ms "$bs")" "$(ms "$bd")" "$(ms "$bl")" "$rs" "$rsb" "$rl" "$rlb"
 done
-echo "ms, medians of $ITER guest lives per kind per run; life = start + destroy; o/n = ours-life / native-life"
-echo "median over $RUNS runs: ours-life $(ms "$(printf '%s\n' "${all_o[@]}" | median)") ms," \
-    "native-life $(ms "$(printf '%s\n' "${all_n[@]}" | median)") ms, native-bare-life $(ms "$(printf '%s\n' "${all_b[@]}" | median)") ms;" \
-    "ratio o/n $(printf '%s\n' "${ratios[@]}" | median), o/bare $(printf '%s\n' "${ratios_bare[@]}" | median)"
+med() { printf '%s\n' ${fig[$1]} | median; }
+echo "ms, medians of $ITER guest lives per kind per run; life = start + destroy; o/n = ours / native, o/b = ours / native bare"
+echo "median over $RUNS runs: start ours $(ms "$(med os)"), native $(ms "$(med ns)"), bare $(ms "$(med bs)") ms;" \
+    "life ours $(ms "$(med ol)"), native $(ms "$(med nl)"), bare $(ms "$(med bl)") ms;" \
+    "ratios start o/n $(med rs) o/b $(med rsb), life o/n $(med rl) o/b $(med rlb)"
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
