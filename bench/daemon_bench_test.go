@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,19 +26,12 @@ import (
 	"github.com/virtswitch/virtswitch/busapi"
 )
 
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v >= 0 {
-		return v
-	}
-	return def
-}
-
 // Knobs (environment, so `make bench` can pass them through).
 var (
-	iterations = envInt("BENCH_ITER", 200)   // guest lives per hook kind and mode, per run
-	runs       = envInt("BENCH_RUNS", 5)     // runs; figures are medians over runs
-	live       = envInt("BENCH_LIVE", 10000) // allocations kept live in the daemon
-	perQEMU    = envInt("BENCH_PER_QEMU", 100)
+	iterations = rig.EnvInt("BENCH_ITER", 200)   // guest lives per hook kind and mode, per run
+	runs       = rig.EnvInt("BENCH_RUNS", 5)     // runs; figures are medians over runs
+	live       = rig.EnvInt("BENCH_LIVE", 10000) // allocations kept live in the daemon
+	perQEMU    = rig.EnvInt("BENCH_PER_QEMU", 100)
 	onDisk     = os.Getenv("BENCH_STATE") == "disk"
 )
 

@@ -109,7 +109,7 @@ func startBus(opt BusOptions) (*Bus, error) {
 	}
 	sock := filepath.Join(dir, "system_bus_socket")
 	conf := filepath.Join(dir, "bus.conf")
-	if err := os.WriteFile(conf, []byte(busConfig(sock, policy, opt.Extra)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(busConfig(sock, filepath.Join(root, DefaultPolicyFile), policy, opt.Extra)), 0o644); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -152,31 +152,18 @@ func startBus(opt BusOptions) (*Bus, error) {
 	return b, nil
 }
 
-// busConfig mirrors the parts of Debian's system.conf that matter for
-// authorisation: EXTERNAL auth, default deny of ownership and method calls,
-// replies and signals allowed, the bus driver reachable by everyone.
-func busConfig(sock, policy, extra string) string {
-	return `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
+// DefaultPolicyFile is a system bus's default policy, relative to the
+// module root; every private bus (tests, demo, package test) includes it.
+const DefaultPolicyFile = "testenv/system-default.conf"
+
+// busConfig is a system-style bus listening on sock: EXTERNAL auth, the
+// default policy of DefaultPolicyFile, then the shipped policy and extra.
+func busConfig(sock, defaults, policy, extra string) string {
+	return `<busconfig>
   <type>system</type>
   <auth>EXTERNAL</auth>
   <listen>unix:path=` + xmlEscape(sock) + `</listen>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
+  <include>` + xmlEscape(defaults) + `</include>
   <include>` + xmlEscape(policy) + `</include>
 ` + extra + `
 </busconfig>

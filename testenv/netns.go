@@ -371,16 +371,18 @@ func snapshot(h *netlink.Handle) (Snapshot, error) {
 		}
 		switch v := l.(type) {
 		case *netlink.Macvtap:
-			st.Mode = macvlanModeName(v.Mode)
+			st.Mode = MacvlanModeName(v.Mode)
 		case *netlink.Macvlan:
-			st.Mode = macvlanModeName(v.Mode)
+			st.Mode = MacvlanModeName(v.Mode)
 		}
 		s[a.Name] = st
 	}
 	return s, nil
 }
 
-func macvlanModeName(m netlink.MacvlanMode) string {
+// MacvlanModeName is the kernel's name of a macvlan/macvtap mode, as
+// `ip -d link` prints it ("passthru", not SPEC's "passthrough").
+func MacvlanModeName(m netlink.MacvlanMode) string {
 	switch m {
 	case netlink.MACVLAN_MODE_PRIVATE:
 		return "private"

@@ -12,7 +12,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,17 +24,10 @@ import (
 	"github.com/virtswitch/virtswitch/xmlrewrite"
 )
 
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v >= 0 {
-		return v
-	}
-	return def
-}
-
 var (
-	trials  = envInt("TRIALS", 10)
-	nGuests = envInt("TORTURE_GUESTS", 1000) // guests started per storm
-	nConns  = envInt("TORTURE_CONNS", 32)    // bus connections the storm shares
+	trials  = rig.EnvInt("TRIALS", 10)
+	nGuests = rig.EnvInt("TORTURE_GUESTS", 1000) // guests started per storm
+	nConns  = rig.EnvInt("TORTURE_CONNS", 32)    // bus connections the storm shares
 	race    = os.Getenv("TORTURE_RACE") != "0"
 )
 
@@ -134,7 +126,7 @@ func (h *harness) problem(format string, a ...any) {
 // TestKillStorm: TRIALS storms, each killed at a random moment (after a
 // random number of completed calls), then restart and verification.
 func TestKillStorm(t *testing.T) {
-	seed := uint64(envInt("TORTURE_SEED", int(time.Now().UnixNano()%1e9)))
+	seed := uint64(rig.EnvInt("TORTURE_SEED", int(time.Now().UnixNano()%1e9)))
 	t.Logf("TORTURE_SEED=%d TRIALS=%d TORTURE_GUESTS=%d race=%v", seed, trials, nGuests, race)
 	rnd := rand.New(rand.NewPCG(seed, 0x70127))
 

@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/virtswitch/virtswitch/busapi"
+	"github.com/virtswitch/virtswitch/testenv"
 	"github.com/virtswitch/virtswitch/xmlrewrite"
 )
 
@@ -189,23 +190,12 @@ func Links(h *netlink.Handle) (map[string]Link, error) {
 		k := Link{Name: a.Name, Kind: l.Type(), MAC: a.HardwareAddr.String(),
 			Lower: byIndex[a.ParentIndex], Master: byIndex[a.MasterIndex]}
 		if m, ok := l.(*netlink.Macvtap); ok {
-			k.Mode = macvlanMode(m.Mode)
+			// SPEC's names, as the state files' <actual> has them.
+			if k.Mode = testenv.MacvlanModeName(m.Mode); k.Mode == "passthru" {
+				k.Mode = "passthrough"
+			}
 		}
 		out[a.Name] = k
 	}
 	return out, nil
-}
-
-func macvlanMode(m netlink.MacvlanMode) string {
-	switch m {
-	case netlink.MACVLAN_MODE_PRIVATE:
-		return "private"
-	case netlink.MACVLAN_MODE_VEPA:
-		return "vepa"
-	case netlink.MACVLAN_MODE_BRIDGE:
-		return "bridge"
-	case netlink.MACVLAN_MODE_PASSTHRU:
-		return "passthrough"
-	}
-	return fmt.Sprintf("mode%d", m)
 }

@@ -3,7 +3,9 @@ package rig
 import (
 	"fmt"
 	"math"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -96,4 +98,14 @@ func trim(v float64) string {
 		return fmt.Sprintf("%.2f", v)
 	}
 	return fmt.Sprintf("%.3f", v)
+}
+
+// EnvInt is the non-negative integer in environment variable name, or def:
+// the benchmarks' and the torture's knobs (BENCH_ITER, TRIALS, ...), so
+// make can pass them through.
+func EnvInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v >= 0 {
+		return v
+	}
+	return def
 }
