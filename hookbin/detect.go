@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/virtswitch/virtswitch/netdef"
+	"github.com/virtswitch/virtswitch/netname"
 	"github.com/virtswitch/virtswitch/xmlrewrite"
 )
 
@@ -114,10 +114,10 @@ func attr(t xml.StartElement, name string) string {
 }
 
 // ours tells whether network is a virtswitch network on this host: by the
-// decision in docs/ARCHITECTURE.md, CONFIG_DIR/NAME.xml exists (netdef's
-// Store.Has, which also refuses names that are not valid network names, so
-// nothing outside the directory is ever looked at). This needs no daemon, so
+// decision in docs/ARCHITECTURE.md, CONFIG_DIR/NAME.xml exists (netname's
+// Defined, which netdef's Store.Has is too; it refuses names that are not
+// valid network names, so nothing outside the directory is ever looked at). This needs no daemon, so
 // guests on libvirt's own networks start even when virtswitchd is down.
 func ours(configDir, network string) bool {
-	return netdef.Store{Dir: configDir}.Has(network)
+	return netname.Defined(configDir, network)
 }

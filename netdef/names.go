@@ -4,23 +4,14 @@ import (
 	"fmt"
 	"regexp"
 	"sync"
+
+	"github.com/virtswitch/virtswitch/netname"
 )
 
-// nameRE is SPEC §1's network name syntax. It also keeps names safe as file
-// names in the config dir (no '/', no leading '.').
-//
-// The expressions are compiled on first use, not at package initialisation:
-// virtswitch-hook imports netdef (Store.Has) and libvirt runs it five times
-// per guest start and stop, mostly for operations that never look at a
-// name; compiling both at start-up cost each run 0.6 ms of a ~2 ms process
-// (GODEBUG=inittrace=1; BENCHMARKS.md, "Issue 8").
-var nameRE = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$`)
-})
-
 // ValidName reports whether name is a valid network name (SPEC §1). Callers
-// that build paths or D-Bus object paths from a name check it first.
-func ValidName(name string) bool { return nameRE().MatchString(name) }
+// that build paths or D-Bus object paths from a name check it first. The
+// rule itself lives in netname, which the hook links without netdef.
+func ValidName(name string) bool { return netname.Valid(name) }
 
 // checkDevice checks a pool device or bridge name. The kernel's rule
 // (dev_valid_name) is 1-15 bytes, not "." or "..", and no '/', ':' or

@@ -11,6 +11,7 @@ import (
 
 	"github.com/virtswitch/virtswitch/apierr"
 	"github.com/virtswitch/virtswitch/atomicfile"
+	"github.com/virtswitch/virtswitch/netname"
 	"github.com/virtswitch/virtswitch/vport"
 )
 
@@ -20,7 +21,7 @@ type Store struct{ Dir string }
 // DefaultDir is where networks live on a host.
 const DefaultDir = "/etc/virtswitch/networks"
 
-func (s Store) path(name string) string { return filepath.Join(s.Dir, name+".xml") }
+func (s Store) path(name string) string { return netname.File(s.Dir, name) }
 
 // Load parses every NAME.xml in the directory, in name order. A bad file does
 // not stop the others: it yields one error that names the file and keeps the
@@ -122,10 +123,4 @@ func (s Store) Remove(name string) error {
 // Has reports whether NAME.xml exists as a regular file (following
 // symlinks). It reads nothing else, so the hook can use it offline; an
 // invalid name is never there.
-func (s Store) Has(name string) bool {
-	if !ValidName(name) {
-		return false
-	}
-	info, err := os.Stat(s.path(name))
-	return err == nil && info.Mode().IsRegular()
-}
+func (s Store) Has(name string) bool { return netname.Defined(s.Dir, name) }
