@@ -27,11 +27,13 @@ ITER=${BENCH_ITER:-20}
 [ "$(id -u)" = 0 ] || die "run as root"
 
 PREFIX=vswb
-NICS=(vswb-p0 vswb-p1) # ours, native
+NICS=(vswb-p0 vswb-p1 vswb-p2) # ours, native, bash hook
 BRIDGE=
 GUEST_LINKS='vsw525400be00*'
 OURS=$PREFIX-ours
 NATIVE=$PREFIX-native
+BASHG=$PREFIX-bash
+BASH_HOOK_PATH=/etc/libvirt/hooks/qemu.d/$PREFIX-bash-hook
 WORK=$(mktemp -d /tmp/virtswitch-virsh-bench.XXXXXX)
 BIN=$WORK/bin
 # shellcheck source=e2e/host.sh
@@ -40,6 +42,7 @@ BIN=$WORK/bin
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    rm -f "$BASH_HOOK_PATH"
     host_cleanup "$rc"
 }
 trap cleanup EXIT
@@ -87,6 +90,19 @@ form_a "$NATIVE" 52:54:00:be:00:02 "$NATIVE" >"$WORK/native.xml"
 vctl domain-encode "$WORK/ours.xml" >"$WORK/ours-b.xml" || die "domain-encode"
 virsh_ define "$WORK/ours-b.xml" >/dev/null || die "define $OURS"
 virsh_ define "$WORK/native.xml" >/dev/null || die "define $NATIVE"
+# The admin's way without virtswitch: an unmanaged macvtap that a bash
+# qemu.d hook (bench/bash-hook.sh, its settings written in) makes on
+# prepare and deletes on release.
+form_a "$BASHG" 52:54:00:be:00:03 unused |
+    sed "s|<interface type='network'>|<interface type='ethernet'>|; s|<source network='unused'/>|<target dev='vsw525400be0003' managed='no'/>|" \
+        >"$WORK/bash.xml"
+virsh_ define "$WORK/bash.xml" >/dev/null || die "define $BASHG"
+{
+    echo '#!/bin/bash'
+    echo "VSW_DEV=${NICS[2]} VSW_TARGET=vsw525400be0003"
+    sed 1d "$HERE/bash-hook.sh"
+} >"$WORK/bash-hook"
+chmod 0755 "$WORK/bash-hook"
 
 # ---- measure ---------------------------------------------------------------------------
 
@@ -103,55 +119,97 @@ life() {
 }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 ms() { awk -v x="$1" 'BEGIN {printf "%.1f", x/1000}'; }
-# bare: the native guest with virtswitch's hook moved out of qemu.d for
-# that life (libvirt lists qemu.d at every hook call), i.e. a host without
-# virtswitch; the plain native guest pays for libvirt running virtswitch's
-# hook (which does nothing for it) at each of its five hook points.
-life_bare() {
+# with_hook HOOK NAME FILE: one life of guest NAME on a host whose qemu.d
+# holds only HOOK (bash: the bash hook; none: nothing), then virtswitch's
+# hook back alone. libvirt lists qemu.d at every hook call, so the swap
+# takes effect at once. "bare" is the native guest on a host without
+# virtswitch; plain "native" pays for libvirt running virtswitch's hook
+# (which does nothing for it) at each of its five hook points.
+with_hook() {
     mv "$HOOK_PATH" "$WORK/hook.aside" || die "moving the hook aside"
-    life "$NATIVE" "$1"
+    [ "$1" = bash ] && { cp "$WORK/bash-hook" "$BASH_HOOK_PATH" || die "installing the bash hook"; }
+    life "$2" "$3"
+    rm -f "$BASH_HOOK_PATH"
     mv "$WORK/hook.aside" "$HOOK_PATH" || die "putting the hook back"
+}
+# one KIND FILE: a life of the kind's guest. Kinds: o (virtswitch), n
+# (native, virtswitch installed), b (native bare), s (bash hook).
+one() {
+    case $1 in
+    o) life "$OURS" "$2" ;;
+    n) life "$NATIVE" "$2" ;;
+    b) with_hook none "$NATIVE" "$2" ;;
+    s) with_hook bash "$BASHG" "$2" ;;
+    esac
 }
 stats() { # FILE -> "start destroy life" medians, µs
     echo "$(cut -d' ' -f1 "$1" | median) $(cut -d' ' -f2 "$1" | median) $(awk '{print $1+$2}' "$1" | median)"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a/b}'; }
+med() { tr ' ' '\n' <<<"${fig[$1]}" | grep . | median; } # median of the per-run figures
 
 log "warming up ($DOMTYPE guests)"
-for _ in 1 2; do life "$OURS" /dev/null; life "$NATIVE" /dev/null; life_bare /dev/null; done
-# A started guest must really run on our macvtap (the e2e suite checks the
-# details; here: the link exists while it runs, and the count went to 1).
+KINDS=(o n b s)
+for _ in 1 2; do for k in "${KINDS[@]}"; do one "$k" /dev/null; done; done
+# A started guest must really run on its macvtap (the e2e suite checks the
+# details; here: the link exists while it runs, and is gone after).
 virsh_ start "$OURS" >/dev/null || die "start"
 link_exists vsw525400be0001 || die "virtswitch's macvtap is missing while $OURS runs"
 virsh_ destroy "$OURS" >/dev/null
 link_exists vsw525400be0001 && die "virtswitch's macvtap left after destroy"
+mv "$HOOK_PATH" "$WORK/hook.aside" && cp "$WORK/bash-hook" "$BASH_HOOK_PATH" || die "hook swap"
+virsh_ start "$BASHG" >/dev/null || die "start $BASHG"
+link_exists vsw525400be0003 || die "the bash hook's macvtap is missing while $BASHG runs"
+virsh_ destroy "$BASHG" >/dev/null
+link_exists vsw525400be0003 && die "the bash hook's macvtap left after destroy"
+rm -f "$BASH_HOOK_PATH" && mv "$WORK/hook.aside" "$HOOK_PATH" || die "hook swap back"
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, kernel $(uname -r), libvirt $(libvirtd --version | awk '{print $NF}'), QEMU $(qemu-system-x86_64 --version | head -1 | awk '{print $4}'), guests type $DOMTYPE"
 echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-4s | %-26s | %-26s | %-26s | %-13s | %-13s\n' run "ours start/destroy/life" "native (hook installed)" "native bare (no hook)" "start o/n o/b" "life o/n o/b"
-declare -A fig
+echo "kinds: o = virtswitch (Form B, vepa pool); n = libvirt network driver, virtswitch's hook installed;"
+echo "       b = libvirt network driver, no hook (bare); s = unmanaged macvtap made by a bash qemu.d hook"
+echo "run | start o n b s | destroy o n b s | life o n b s | start o/n o/b s/b | life o/n o/b s/b |"
+declare -A fig cur # fig: per-run figures, space-separated; cur: this run's
+PAIRS=(o/n o/b s/b)
 for run in $(seq "$RUNS"); do
-    : >"$WORK/o" && : >"$WORK/n" && : >"$WORK/b"
+    for k in "${KINDS[@]}"; do : >"$WORK/$k"; done
     for i in $(seq "$ITER"); do
         # Rotate the order so no kind always follows another.
-        case $((i % 3)) in
-        0) life "$OURS" "$WORK/o"; life "$NATIVE" "$WORK/n"; life_bare "$WORK/b" ;;
-        1) life "$NATIVE" "$WORK/n"; life_bare "$WORK/b"; life "$OURS" "$WORK/o" ;;
-        2) life_bare "$WORK/b"; life "$OURS" "$WORK/o"; life "$NATIVE" "$WORK/n" ;;
-        esac
+        for j in 0 1 2 3; do
+            k=${KINDS[$(((i + j) % 4))]}
+            one "$k" "$WORK/$k"
+        done
     done
-    read -r os od ol <<<"$(stats "$WORK/o")"
-    read -r ns nd nl <<<"$(stats "$WORK/n")"
-    read -r bs bd bl <<<"$(stats "$WORK/b")"
-    rs=$(ratio "$os" "$ns") rsb=$(ratio "$os" "$bs") rl=$(ratio "$ol" "$nl") rlb=$(ratio "$ol" "$bl")
-    for k in os ns bs ol nl bl rs rsb rl rlb; do fig[$k]+="${!k} "; done
-    printf '%-4s | %8s %8s %8s | %8s %8s %8s | %8s %8s %8s | %6s %6s | %6s %6s\n' "$run" \
-        "$(ms "$os")" "$(ms "$od")" "$(ms "$ol")" "$(ms "$ns")" "$(ms "$nd")" "$(ms "$nl")" \
-        "$(ms "$bs")" "$(ms "$bd")" "$(ms "$bl")" "$rs" "$rsb" "$rl" "$rlb"
+    for k in "${KINDS[@]}"; do
+        read -r "cur[start$k]" "cur[destroy$k]" "cur[life$k]" <<<"$(stats "$WORK/$k")"
+        for m in start destroy life; do fig[$m$k]+="${cur[$m$k]} "; done
+    done
+    for p in "${PAIRS[@]}"; do
+        for m in start life; do
+            cur[$m$p]=$(ratio "${cur[$m${p%/*}]}" "${cur[$m${p#*/}]}")
+            fig[$m$p]+="${cur[$m$p]} "
+        done
+    done
+    row="$run |"
+    for m in start destroy life; do
+        for k in "${KINDS[@]}"; do row+=" $(ms "${cur[$m$k]}")"; done
+        row+=" |"
+    done
+    for m in start life; do
+        for p in "${PAIRS[@]}"; do row+=" ${cur[$m$p]}"; done
+        row+=" |"
+    done
+    echo "$row"
 done
-med() { printf '%s\n' ${fig[$1]} | median; }
-echo "ms, medians of $ITER guest lives per kind per run; life = start + destroy; o/n = ours / native, o/b = ours / native bare"
-echo "median over $RUNS runs: start ours $(ms "$(med os)"), native $(ms "$(med ns)"), bare $(ms "$(med bs)") ms;" \
-    "life ours $(ms "$(med ol)"), native $(ms "$(med nl)"), bare $(ms "$(med bl)") ms;" \
-    "ratios start o/n $(med rs) o/b $(med rsb), life o/n $(med rl) o/b $(med rlb)"
+echo "ms, medians of $ITER guest lives per kind per run; life = start + destroy"
+for m in start destroy life; do
+    row="median over $RUNS runs, $m (ms):"
+    for k in "${KINDS[@]}"; do row+=" $k $(ms "$(med "$m$k")")"; done
+    echo "$row"
+done
+for m in start life; do
+    row="median over $RUNS runs, $m ratios:"
+    for p in "${PAIRS[@]}"; do row+=" $p $(med "$m$p")"; done
+    echo "$row"
+done
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
