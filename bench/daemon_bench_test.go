@@ -24,6 +24,7 @@ import (
 
 	"github.com/virtswitch/virtswitch/bench/rig"
 	"github.com/virtswitch/virtswitch/busapi"
+	"github.com/virtswitch/virtswitch/testenv"
 )
 
 // Knobs (environment, so `make bench` can pass them through).
@@ -156,6 +157,7 @@ func BenchmarkDaemon(b *testing.B) {
 		c = r.Dial()
 		checkCounts(b, c, uint(live))
 		rec.Add("restart-to-READY ms", rig.Ms(d))
+		rec.Add("of which Recover() ms", recoveryMs(b, r.D))
 		if run == 0 {
 			time.Sleep(2 * time.Second)
 			rec.Add("RSS after recovery KiB", float64(r.RSS()))
@@ -408,4 +410,31 @@ func machine() string {
 		parts = append(parts, "loadavg "+strings.Join(strings.Fields(string(b))[:3], " "))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// recoveryMs is the start-up Recover() time the daemon logged ("recovery=")
+// on its "virtswitchd ready" line, which follows READY=1 by a moment.
+func recoveryMs(b *testing.B, d *testenv.Daemon) float64 {
+	b.Helper()
+	var log string
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if log = d.Log(); strings.Contains(log, "virtswitchd ready") || time.Now().After(end) {
+			break
+		}
+	}
+	i := strings.LastIndex(log, "virtswitchd ready")
+	if i < 0 {
+		b.Fatalf("daemon log has no ready line:\n%s", log)
+	}
+	line, _, _ := strings.Cut(log[i:], "\n")
+	_, v, ok := strings.Cut(line, " recovery=")
+	if !ok {
+		b.Fatalf("ready line without recovery=: %s", line)
+	}
+	v, _, _ = strings.Cut(v, " ")
+	dur, err := time.ParseDuration(v)
+	if err != nil {
+		b.Fatalf("ready line: recovery=%s: %v", v, err)
+	}
+	return rig.Ms(dur)
 }

@@ -106,9 +106,11 @@ func serve(o options, log *slog.Logger) error {
 	}
 	srv.sw = sw
 	// Problems with single domains are logged; the daemon still serves.
+	t0 := time.Now()
 	if err := sw.Recover(); err != nil {
 		log.Warn("start-up recovery", "err", err)
 	}
+	recovery := time.Since(t0)
 	if err := srv.export(); err != nil {
 		return fmt.Errorf("exporting objects: %w", err)
 	}
@@ -130,7 +132,7 @@ func serve(o options, log *slog.Logger) error {
 	}
 	go watchdog(ctx, sw, log)
 	log.Info("virtswitchd ready", "bus_name", busapi.BusName, "config_dir", o.configDir, "state_dir", o.stateDir,
-		"libvirt_state_dir", o.libvirtDir, "netns", o.netns)
+		"libvirt_state_dir", o.libvirtDir, "netns", o.netns, "recovery", recovery.Round(time.Millisecond))
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
