@@ -74,6 +74,17 @@ cat >"$WORK/bus.conf" <<EOF
 EOF
 dbus-daemon --config-file="$WORK/bus.conf" --nofork --nopidfile 2>"$WORK/bus.log" &
 BUS_PID=$!
+# virtswitchd exits if the bus is not there yet: wait for the socket (5 s).
+for _ in $(seq 100); do
+    [ -S "$WORK/bus.sock" ] && break
+    if ! kill -0 "$BUS_PID" 2>/dev/null; then
+        echo "demo: dbus-daemon exited:" >&2
+        cat "$WORK/bus.log" >&2
+        exit 1
+    fi
+    sleep 0.05
+done
+[ -S "$WORK/bus.sock" ] || { echo "demo: dbus-daemon made no socket in 5 s" >&2; exit 1; }
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$WORK/bus.sock
 # The hook's environment for this demo; under libvirt it uses its defaults.
 export VIRTSWITCH_CONFIG_DIR=$WORK/networks
