@@ -38,16 +38,6 @@ var (
 
 const nics = 16
 
-func benchNetwork() string {
-	var b strings.Builder
-	b.WriteString("<network>\n  <name>bench</name>\n  <forward mode='vepa'>\n")
-	for i := range nics {
-		fmt.Fprintf(&b, "    <interface dev='eth%d'/>\n", i)
-	}
-	b.WriteString("  </forward>\n</network>\n")
-	return b.String()
-}
-
 // world is a daemon holding `live` running guests.
 type world struct {
 	r      *rig.Rig
@@ -125,7 +115,7 @@ func BenchmarkDaemon(b *testing.B) {
 		b.Fatal(err)
 	}
 	bash := filepath.Join(root, "bash-hook.sh")
-	r.Define("bench", benchNetwork())
+	r.Define("bench", rig.PoolNetwork("bench", "vepa", "eth", nics))
 	report("machine: %s", machine())
 	report("state dir on %s; %d live guests; %d iterations x %d runs", map[bool]string{true: "ext4 (disk)", false: "tmpfs"}[onDisk], live, iterations, runs)
 

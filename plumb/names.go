@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,16 +21,7 @@ const rtextFilterSkipStats = 1 << 3
 // reconcile. An interrupted dump is read again (bounded), as for List.
 func (p *Plumber) Names(prefix string) ([]string, error) {
 	names, err := retryDump(func() ([]string, error) {
-		req := &nl.NetlinkRequest{
-			NlMsghdr: unix.NlMsghdr{
-				Len:   uint32(unix.SizeofNlMsghdr),
-				Type:  uint16(unix.RTM_GETLINK),
-				Flags: unix.NLM_F_REQUEST | unix.NLM_F_DUMP,
-			},
-			Sockets: p.raw,
-		}
-		req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
-		req.AddData(nl.NewRtAttr(unix.IFLA_EXT_MASK, nl.Uint32Attr(rtextFilterSkipStats)))
+		req := p.linkDumpRequest()
 		var out []string
 		err := req.ExecuteIter(unix.NETLINK_ROUTE, unix.RTM_NEWLINK, func(msg []byte) bool {
 			if n, ok := ifName(msg); ok && strings.HasPrefix(n, prefix) {

@@ -599,18 +599,7 @@ func (p *Plumber) linkList() ([]netlink.Link, error) {
 // kernel that does not know the kind sends every link.
 func (p *Plumber) linksOfKind(kind string) ([]netlink.Link, error) {
 	return retryDump(func() ([]netlink.Link, error) {
-		req := &nl.NetlinkRequest{
-			NlMsghdr: unix.NlMsghdr{
-				Len:   uint32(unix.SizeofNlMsghdr),
-				Type:  uint16(unix.RTM_GETLINK),
-				Flags: unix.NLM_F_REQUEST | unix.NLM_F_DUMP,
-			},
-			Sockets: p.raw,
-		}
-		req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
-		// Without the statistics each message is a fraction of its size,
-		// so the dump needs fewer reads, each a chance to be interrupted.
-		req.AddData(nl.NewRtAttr(unix.IFLA_EXT_MASK, nl.Uint32Attr(rtextFilterSkipStats)))
+		req := p.linkDumpRequest()
 		info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
 		info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated(kind))
 		req.AddData(info)
@@ -630,6 +619,24 @@ func (p *Plumber) linksOfKind(kind string) ([]netlink.Link, error) {
 		}
 		return res, execErr
 	})
+}
+
+// linkDumpRequest is an RTM_GETLINK dump on the Plumber's own route socket,
+// statistics left out: each message is then a fraction of its size, so the
+// dump needs fewer reads, each a chance to be interrupted. Callers add
+// filters and run it.
+func (p *Plumber) linkDumpRequest() *nl.NetlinkRequest {
+	req := &nl.NetlinkRequest{
+		NlMsghdr: unix.NlMsghdr{
+			Len:   uint32(unix.SizeofNlMsghdr),
+			Type:  uint16(unix.RTM_GETLINK),
+			Flags: unix.NLM_F_REQUEST | unix.NLM_F_DUMP,
+		},
+		Sockets: p.raw,
+	}
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+	req.AddData(nl.NewRtAttr(unix.IFLA_EXT_MASK, nl.Uint32Attr(rtextFilterSkipStats)))
+	return req
 }
 
 // retryDump runs dump until the kernel reports a consistent result, at most

@@ -66,16 +66,6 @@ const (
 
 const passNICs = 8
 
-func passNet() string {
-	var b strings.Builder
-	b.WriteString("<network>\n  <name>t-pass</name>\n  <forward mode='passthrough'>\n")
-	for i := range passNICs {
-		fmt.Fprintf(&b, "    <interface dev='pt%d'/>\n", i)
-	}
-	b.WriteString("  </forward>\n</network>\n")
-	return b.String()
-}
-
 var networks = []string{"t-bridge", "t-pass", "t-priv", "t-vepa"}
 
 // guest is one storm guest and what the harness (playing libvirt) knows
@@ -134,7 +124,7 @@ func TestKillStorm(t *testing.T) {
 	r.Define("t-vepa", vepaNet)
 	r.Define("t-priv", privNet)
 	r.Define("t-bridge", bridgeNet)
-	r.Define("t-pass", passNet())
+	r.Define("t-pass", rig.PoolNetwork("t-pass", "passthrough", "pt", passNICs))
 	// A short reconcile interval so periodic recovery runs during storms.
 	r.Args = []string{"--reconcile-interval", "2s"}
 	r.Start()

@@ -147,3 +147,15 @@ func (q *QEMU) Crash() {
 		q.stdin.Close()
 	})
 }
+
+// PoolNetwork is a network definition with a pool of n devices named
+// devPrefix0 … devPrefix(n-1), forward mode mode (vepa, passthrough, …).
+func PoolNetwork(name, mode, devPrefix string, n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "<network>\n  <name>%s</name>\n  <forward mode='%s'>\n", name, mode)
+	for i := range n {
+		fmt.Fprintf(&b, "    <interface dev='%s%d'/>\n", devPrefix, i)
+	}
+	b.WriteString("  </forward>\n</network>\n")
+	return b.String()
+}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virtswitch/virtswitch/netdef"
 	"github.com/virtswitch/virtswitch/xmlrewrite"
 )
 
@@ -56,6 +57,19 @@ func TestTruth(t *testing.T) {
 	for n, want := range map[string]string{"v": "2[eth0:2]", "b": "1[]", "empty": "0[]"} {
 		if got[n].String() != want {
 			t.Errorf("%s: %s, want %s", n, got[n], want)
+		}
+	}
+}
+
+// PoolNetwork's definitions are valid networks with the devices asked for.
+func TestPoolNetwork(t *testing.T) {
+	for _, mode := range []string{"vepa", "passthrough"} {
+		n, err := netdef.Parse([]byte(PoolNetwork("p-"+mode, mode, "nic", 3)))
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if n.Name != "p-"+mode || len(n.Devices) != 3 || n.Devices[0] != "nic0" || n.Devices[2] != "nic2" {
+			t.Errorf("%s: got name %q devices %v", mode, n.Name, n.Devices)
 		}
 	}
 }
