@@ -24,6 +24,7 @@ import (
 
 	"github.com/virtswitch/virtswitch/bench/rig"
 	"github.com/virtswitch/virtswitch/busapi"
+	"github.com/virtswitch/virtswitch/buswire"
 	"github.com/virtswitch/virtswitch/testenv"
 )
 
@@ -225,19 +226,27 @@ func hookLatency(b *testing.B, r *rig.Rig, hook, bash string) *rig.Series {
 			prepB, relBN, lifeBN, kdel = append(prepB, p), append(relBN, rl), append(lifeBN, p+rl), append(kdel, kd)
 		}
 		// Where the time goes: the hook process alone (an op it ignores),
-		// a bus connection, and the daemon's share through a connection
-		// kept open (prepare; release of an already deleted link).
+		// the bus's share (buswire.Do of the bus's own GetId: connect,
+		// authenticate, Hello and one call, as the hook does them), and the
+		// daemon's share through a connection kept open (prepare; release
+		// of an already deleted link).
 		var startO, startB, dial, callP, callR []time.Duration
 		noop := []string{"probe", "started", "begin", "-"}
 		for range iterations {
 			startO = append(startO, mustHook(b, hook, oursEnv, probe.FormB, noop))
 			startB = append(startB, mustHook(b, bash, bashEnv, probe.FormB, noop))
 			t0 := time.Now()
+			if _, err := buswire.Do(r.Bus.Address, time.Now().Add(10*time.Second), buswire.Call{
+				Destination: "org.freedesktop.DBus", Path: "/org/freedesktop/DBus",
+				Interface: "org.freedesktop.DBus", Member: "GetId",
+			}); err != nil {
+				b.Fatal(err)
+			}
+			dial = append(dial, time.Since(t0))
 			c, err := busapi.Dial(10 * time.Second)
 			if err != nil {
 				b.Fatal(err)
 			}
-			dial = append(dial, time.Since(t0))
 			var st string
 			t0 = time.Now()
 			if err := c.Call("PrepareDomain", []any{&st}, string(probe.FormB)); err != nil {
@@ -269,7 +278,7 @@ func hookLatency(b *testing.B, r *rig.Rig, hook, bash string) *rig.Series {
 		add("kernel link creation (add + up)", kcreate)
 		add("ours hook process, ignored op", startO)
 		add("bash hook process, ignored op", startB)
-		add("bus connection (busapi.Dial)", dial)
+		add("bus set-up + one call (buswire.Do of GetId)", dial)
 		add("daemon PrepareDomain on an open connection", callP)
 		add("daemon ReleaseDomain-nokdel on an open connection", callR)
 		add("ours life", lifeO)

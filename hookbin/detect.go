@@ -8,11 +8,11 @@ import (
 	"strings"
 
 	"github.com/virtswitch/virtswitch/netname"
-	"github.com/virtswitch/virtswitch/xmlrewrite"
+	"github.com/virtswitch/virtswitch/xmlns"
 )
 
 // NS is the namespace of virtswitch's domain metadata (SPEC §2, Form B).
-const NS = xmlrewrite.NS
+const NS = xmlns.Domain
 
 // facts is what the hook needs to know about a domain XML to pick its one
 // D-Bus call, or to decide it needs none.

@@ -26,7 +26,8 @@ import (
 	"time"
 
 	"github.com/virtswitch/virtswitch/apierr"
-	"github.com/virtswitch/virtswitch/busapi"
+	"github.com/virtswitch/virtswitch/busname"
+	"github.com/virtswitch/virtswitch/buswire"
 )
 
 const (
@@ -44,6 +45,8 @@ type hook struct {
 	doc       []byte
 	configDir string
 	timeout   time.Duration
+	deadline  time.Time // start + timeout: the bus call ends by then too
+	getenv    func(string) string
 	stdout    io.Writer
 	stderr    io.Writer
 
@@ -58,7 +61,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		fmt.Fprintln(stderr, "usage: virtswitch-hook DOMAIN OP SUBOP [EXTRA] < domain.xml (run by libvirt)")
 		return 2
 	}
-	h := &hook{domain: args[0], stdout: stdout, stderr: stderr, configDir: defaultConfigDir, timeout: defaultTimeout}
+	start := time.Now()
+	h := &hook{domain: args[0], stdout: stdout, stderr: stderr, configDir: defaultConfigDir, timeout: defaultTimeout, getenv: getenv}
 	if d := getenv("VIRTSWITCH_CONFIG_DIR"); d != "" {
 		h.configDir = d
 	}
@@ -70,6 +74,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 			h.timeout = t
 		}
 	}
+	h.deadline = start.Add(h.timeout)
 
 	var act func() int
 	var onTimeout int // exit code when the watchdog fires
@@ -152,8 +157,7 @@ func (h *hook) prepare() int {
 	if !f.Ports {
 		return h.finish(func() int { return 0 })
 	}
-	var status string
-	err = h.call("PrepareDomain", []any{&status}, string(h.doc))
+	_, err = h.call("PrepareDomain", string(h.doc))
 	return h.finish(func() int {
 		if err != nil {
 			h.errorf("%v", err)
@@ -173,7 +177,7 @@ func (h *hook) release() int {
 	if f.UUID == "" {
 		return h.finish(func() int { h.warnf("release: the domain XML has no <uuid>; nothing released"); return 0 })
 	}
-	err = h.call("ReleaseDomain", nil, f.UUID)
+	_, err = h.call("ReleaseDomain", f.UUID)
 	return h.finish(func() int {
 		if err != nil {
 			h.warnf("could not release domain %s (%s): %v; virtswitchd's recovery will free it", h.domain, f.UUID, err)
@@ -191,8 +195,7 @@ func (h *hook) reconnect() int {
 	if err != nil || !f.Ports {
 		return h.finish(func() int { return 0 })
 	}
-	var status string
-	err = h.call("ReconnectDomain", []any{&status}, string(h.doc))
+	_, err = h.call("ReconnectDomain", string(h.doc))
 	return h.finish(func() int {
 		switch {
 		case err == nil:
@@ -222,8 +225,7 @@ func (h *hook) rewrite() int {
 	if !need {
 		return h.finish(func() int { return 0 })
 	}
-	var out string
-	err = h.call("RewriteIncoming", []any{&out}, string(h.doc))
+	out, err := h.call("RewriteIncoming", string(h.doc))
 	return h.finish(func() int {
 		if err != nil {
 			h.errorf("%v", err)
@@ -236,19 +238,40 @@ func (h *hook) rewrite() int {
 	})
 }
 
-// call makes one Manager call on a connection of its own.
-func (h *hook) call(method string, out []any, args ...any) error {
-	c, err := busapi.Dial(h.timeout)
-	if err != nil {
-		return fmt.Errorf("virtswitchd is unreachable: %v", err)
+// call makes one Manager call on a connection of its own (buswire: the
+// whole set-up and the call in one round trip to the bus) and returns the
+// reply's first string, if any. Everything ends by the run's deadline.
+func (h *hook) call(method string, arg string) (string, error) {
+	out, err := buswire.Do(buswire.SystemBusAddress(h.getenv), h.deadline, buswire.Call{
+		Destination: busname.BusName, Path: busname.RootPath,
+		Interface: busname.ManagerInterface, Member: method, Args: []string{arg},
+	})
+	var ce *buswire.ConnectError
+	var re *buswire.Error
+	switch {
+	case err == nil:
+		if len(out) == 0 {
+			return "", nil
+		}
+		return out[0], nil
+	case errors.As(err, &ce):
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return "", fmt.Errorf("virtswitchd is unreachable: cannot reach the system bus: timed out after %s", h.timeout)
+		}
+		return "", fmt.Errorf("virtswitchd is unreachable: cannot reach the system bus: %v", err)
+	case errors.As(err, &re):
+		if k := apierr.FromDBusName(re.Name); k != "" {
+			return "", &apierr.Error{Kind: k, Msg: re.Message}
+		}
+		if notRunning(re.Name) {
+			return "", fmt.Errorf("virtswitchd is not running (%s)", re.Name)
+		}
+		return "", re
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "", fmt.Errorf("virtswitchd did not answer %s in time", method)
+	default:
+		return "", fmt.Errorf("%s: %v", method, err)
 	}
-	defer c.Close()
-	err = c.Call(method, out, args...)
-	var re *busapi.RemoteError
-	if errors.As(err, &re) && notRunning(re.Name) {
-		return fmt.Errorf("virtswitchd is not running (%s)", re.Name)
-	}
-	return err
 }
 
 // notRunning tells the bus's "nobody owns that name" errors apart from an

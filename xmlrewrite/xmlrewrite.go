@@ -13,10 +13,11 @@ package xmlrewrite
 
 import (
 	"github.com/virtswitch/virtswitch/vport"
+	"github.com/virtswitch/virtswitch/xmlns"
 )
 
 // NS is the XML namespace of virtswitch's domain metadata.
-const NS = "http://virtswitch.github.io/xmlns/domain/1.0"
+const NS = xmlns.Domain
 
 // Port is one virtswitch interface of a domain.
 type Port struct {

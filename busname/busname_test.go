@@ -1,4 +1,4 @@
-package busapi
+package busname
 
 import "testing"
 
