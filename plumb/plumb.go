@@ -207,8 +207,12 @@ func (p *Plumber) CreateMacvtap(name, lower, mode, mac string) (savedMAC string,
 		defer p.macMu.Unlock()
 	}
 
-	if err := p.checkFree(name, what); err != nil {
-		return "", err
+	if passthrough {
+		// Before the device's MAC changes; other modes learn of a taken
+		// name from the kernel (EEXIST below), one lookup fewer per guest.
+		if err := p.checkFree(name, what); err != nil {
+			return "", err
+		}
 	}
 	low, found, err := p.linkByName(lower)
 	if err != nil {
@@ -248,6 +252,9 @@ func (p *Plumber) CreateMacvtap(name, lower, mode, mac string) (savedMAC string,
 	}}
 	if err := p.h.LinkAdd(mv); err != nil {
 		if errors.Is(err, unix.EEXIST) {
+			if cerr := p.checkFree(name, what); cerr != nil {
+				return "", cerr // names the link in the way
+			}
 			return "", plumbErr("cannot create %s: a link of that name already exists", what)
 		}
 		if !passthrough && errors.Is(err, unix.EINVAL) {
@@ -259,15 +266,14 @@ func (p *Plumber) CreateMacvtap(name, lower, mode, mac string) (savedMAC string,
 		}
 		return "", plumbErr("cannot create %s on device '%s' (mode %s): %v%s", what, lower, mode, errText(err), p.lowerHint(low, err))
 	}
-	created, found, err := p.linkByName(name)
-	if err == nil && !found {
-		err = errors.New("it vanished right after creation")
-	}
-	if err != nil {
+	// LinkAdd has read the new link's index back (by name, right after
+	// creating it exclusively), so mv now stands for the created link.
+	created := netlink.Link(mv)
+	if mv.Index == 0 {
 		// Cannot tell which link to undo by index; the name is ours, as
 		// LinkAdd just created it exclusively.
 		rev.add(fmt.Sprintf("deleting %s", what), func() error { return p.delByName(name) })
-		return "", plumbErr("cannot create %s: reading it back: %v", what, errText(err))
+		return "", plumbErr("cannot create %s: reading it back: it vanished right after creation", what)
 	}
 	rev.add(fmt.Sprintf("deleting %s", what), func() error { return p.delLink(created) })
 
