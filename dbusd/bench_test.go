@@ -41,6 +41,15 @@ func BenchmarkBus(b *testing.B) {
 	if err := c.Call("ReleaseDomain", nil, g.uuid); err != nil {
 		b.Fatal(err)
 	}
+	// A root call whose core work is one failed file open: the uid check
+	// and the bus.
+	b.Run("ReleaseDomain-unknown", func(b *testing.B) {
+		for b.Loop() {
+			if err := c.Call("ReleaseDomain", nil, "eeeeeeee-eeee-eeee-eeee-eeeeeeeeeeee"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	// A guest's whole life as the hook drives it: prepare, release.
 	b.Run("PrepareDomain+ReleaseDomain", func(b *testing.B) {
 		for b.Loop() {

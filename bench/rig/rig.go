@@ -38,9 +38,12 @@ type Options struct {
 	PassNICs int
 	// Bridge adds a Linux bridge br0.
 	Bridge bool
-	// Tmpfs puts the state dir on a tmpfs, as /run/virtswitch is on a host
-	// (this machine's /run and /tmp are ext4, where each state write pays
-	// two real fsyncs).
+	// Tmpfs puts the state dir and the libvirt state dir (the pid files)
+	// on tmpfs, as /run/virtswitch and /run/libvirt/qemu are on a host.
+	// This machine's /run and /tmp are ext4: each state write pays two
+	// real fsyncs there, and its page cache is reclaimed within minutes
+	// (DAMON pageout of cold memory), so a recovery would read 10,000 pid
+	// files back from disk.
 	Tmpfs bool
 	// Race builds virtswitchd with the race detector.
 	Race bool
@@ -92,6 +95,7 @@ func New(t testing.TB, opt Options) *Rig {
 	}
 	if opt.Tmpfs {
 		MountTmpfs(t, r.State)
+		MountTmpfs(t, r.Libvirt)
 	}
 	r.Binary = Build(t, "./dbusd", "virtswitchd", opt.Race)
 	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", r.Bus.Address)
