@@ -117,7 +117,9 @@ life() {
     t2=$(now_us)
     echo "$((t1 - t0)) $((t2 - t1))" >>"$2"
 }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+# awk's print writes a non-integer of 1e6 or more as 1.46361e+06 (OFMT
+# %.6g), which sort -n reads as 1.46: medians print with %.10g and sort -g.
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) printf "%.10g\n", a[(NR+1)/2]; else printf "%.10g\n", (a[NR/2]+a[NR/2+1])/2}'; }
 ms() { awk -v x="$1" 'BEGIN {printf "%.1f", x/1000}'; }
 # with_hook HOOK NAME FILE: one life of guest NAME on a host whose qemu.d
 # holds only HOOK (bash: the bash hook; none: nothing), then virtswitch's
