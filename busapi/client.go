@@ -13,7 +13,7 @@ import (
 
 // Client is a private connection to the system bus (DBUS_SYSTEM_BUS_ADDRESS
 // when set) talking to virtswitchd. Every call is bounded by the timeout given
-// to Dial, so a hung daemon cannot hang libvirt.
+// to Dial, so a hung daemon cannot hang the caller.
 type Client struct {
 	conn    *dbus.Conn
 	timeout time.Duration
