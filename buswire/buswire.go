@@ -98,10 +98,14 @@ func Do(address string, deadline time.Time, call Call) ([]string, error) {
 	}
 
 	r := bufio.NewReader(f)
-	line, err := r.ReadString('\n')
+	// ReadSlice, not ReadString: a line longer than the 4 KiB buffer is an
+	// error (ErrBufferFull) rather than memory for as long as a bad server
+	// keeps sending.
+	raw, err := r.ReadSlice('\n')
 	if err != nil {
 		return nil, &ConnectError{fmt.Errorf("reading the bus's answer to authentication: %w", err)}
 	}
+	line := string(raw)
 	if !strings.HasPrefix(line, "OK ") {
 		return nil, &ConnectError{fmt.Errorf("the bus refused authentication as uid %d: %s", os.Getuid(), strings.TrimSpace(line))}
 	}

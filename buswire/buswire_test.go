@@ -181,6 +181,21 @@ func TestRejectedAuth(t *testing.T) {
 	}
 }
 
+// TestEndlessAuthLine: a server that never ends its answer's line costs
+// the client one buffer, not memory until the deadline.
+func TestEndlessAuthLine(t *testing.T) {
+	addr := server(t, func(c net.Conn) {
+		junk := bytes.Repeat([]byte("x"), 64<<10)
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		c.Write(junk)
+	})
+	_, err := Do(addr, soon(), busCall("GetId"))
+	var ce *ConnectError
+	if !errors.As(err, &ce) || !errors.Is(err, bufio.ErrBufferFull) {
+		t.Fatalf("error %v; want a ConnectError for a line too long", err)
+	}
+}
+
 // TestPipelined: everything the client has to say goes in one write, before
 // the server has answered anything.
 func TestPipelined(t *testing.T) {
