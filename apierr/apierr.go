@@ -84,6 +84,15 @@ func FromDBusName(name string) Kind {
 	return ""
 }
 
+// FromDBus is the *Error an error reply named name with message msg stands
+// for, or nil if name is not one of virtswitch's errors.
+func FromDBus(name, msg string) *Error {
+	if k := FromDBusName(name); k != "" {
+		return &Error{Kind: k, Msg: msg}
+	}
+	return nil
+}
+
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\x00", "")), " ")
 }

@@ -11,10 +11,16 @@ func TestKindsRoundTripThroughDBusNames(t *testing.T) {
 		if got := FromDBusName(k.DBusName()); got != k {
 			t.Errorf("FromDBusName(%q) = %q, want %q", k.DBusName(), got, k)
 		}
+		if e := FromDBus(k.DBusName(), "m"); e == nil || e.Kind != k || e.Msg != "m" {
+			t.Errorf("FromDBus(%q, m) = %#v", k.DBusName(), e)
+		}
 	}
 	for _, name := range []string{"org.freedesktop.DBus.Error.AccessDenied", "io.github.virtswitch1.Error.Bogus", ""} {
 		if got := FromDBusName(name); got != "" {
 			t.Errorf("FromDBusName(%q) = %q, want none", name, got)
+		}
+		if e := FromDBus(name, "m"); e != nil {
+			t.Errorf("FromDBus(%q, m) = %#v, want nil", name, e)
 		}
 	}
 }

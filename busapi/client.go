@@ -99,8 +99,8 @@ func convertError(member string, err error, ctxErr error) error {
 				msg = s
 			}
 		}
-		if k := apierr.FromDBusName(de.Name); k != "" {
-			return &apierr.Error{Kind: k, Msg: msg}
+		if e := apierr.FromDBus(de.Name, msg); e != nil {
+			return e
 		}
 		if msg == "" {
 			msg = de.Name

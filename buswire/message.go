@@ -220,26 +220,19 @@ func (d *decoder) uint32() uint32 {
 	return d.order.Uint32(b)
 }
 
-func (d *decoder) string() string {
-	n := d.uint32()
-	b := d.take(int(n) + 1)
-	if b == nil {
-		return ""
-	}
-	if b[n] != 0 {
-		d.fail("a string is not NUL-terminated")
-	}
-	return string(b[:n])
-}
+func (d *decoder) string() string { return d.nulTerminated(int(d.uint32()), "string") }
 
-func (d *decoder) signature() string {
-	n := d.byte()
-	b := d.take(int(n) + 1)
+func (d *decoder) signature() string { return d.nulTerminated(int(d.byte()), "signature") }
+
+// nulTerminated reads n bytes and the NUL after them (strings, object
+// paths and signatures differ only in how n is written).
+func (d *decoder) nulTerminated(n int, what string) string {
+	b := d.take(n + 1)
 	if b == nil {
 		return ""
 	}
 	if b[n] != 0 {
-		d.fail("a signature is not NUL-terminated")
+		d.fail("a %s is not NUL-terminated", what)
 	}
 	return string(b[:n])
 }

@@ -260,8 +260,8 @@ func (h *hook) call(method string, arg string) (string, error) {
 		}
 		return "", fmt.Errorf("virtswitchd is unreachable: cannot reach the system bus: %v", err)
 	case errors.As(err, &re):
-		if k := apierr.FromDBusName(re.Name); k != "" {
-			return "", &apierr.Error{Kind: k, Msg: re.Message}
+		if e := apierr.FromDBus(re.Name, re.Message); e != nil {
+			return "", e
 		}
 		if notRunning(re.Name) {
 			return "", fmt.Errorf("virtswitchd is not running (%s)", re.Name)
