@@ -10,3 +10,9 @@ require (
 	golang.org/x/sys v0.49.0
 	libvirt.org/go/libvirtxml v1.10009.0
 )
+
+require (
+	github.com/digitalocean/go-libvirt v0.0.0-20261013170128-efbbdf578ac8 // indirect
+	github.com/prometheus/client_golang v1.25.0 // indirect
+	golang.org/x/crypto v0.48.0 // indirect
+)
