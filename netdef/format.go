@@ -8,7 +8,7 @@ import (
 // Format writes n as canonical libvirt-style network XML: single quotes,
 // two-space indent, elements in the order libvirt's formatter writes them
 // (virNetworkDefFormatBuf): name, uuid, metadata, forward, bridge,
-// virtualport, portgroups.
+// bandwidth, virtualport, portgroups (each: virtualport, bandwidth).
 //
 // A pool network's <forward> carries dev= equal to the first pool device and
 // lists the whole pool as <interface dev> children, first one included.
@@ -46,6 +46,7 @@ func (n *Network) Format(st *Status) string {
 	if n.Bridge != "" {
 		fmt.Fprintf(&b, "  <bridge name='%s'/>\n", escape(n.Bridge))
 	}
+	b.WriteString(n.Bandwidth.FormatIndented("  "))
 	b.WriteString(n.VirtualPort.Format("  "))
 	for _, pg := range n.Portgroups {
 		fmt.Fprintf(&b, "  <portgroup name='%s'", escape(pg.Name))
@@ -54,6 +55,7 @@ func (n *Network) Format(st *Status) string {
 		}
 		b.WriteString(">\n")
 		b.WriteString(pg.VirtualPort.Format("    "))
+		b.WriteString(pg.Bandwidth.FormatIndented("    "))
 		b.WriteString("  </portgroup>\n")
 	}
 	b.WriteString("</network>\n")

@@ -2,7 +2,10 @@
 // in the forward modes bridge, vepa, private and passthrough (SPEC §1).
 package netdef
 
-import "github.com/virtswitch/virtswitch/vport"
+import (
+	"github.com/virtswitch/virtswitch/bandwidth"
+	"github.com/virtswitch/virtswitch/vport"
+)
 
 // Forward modes virtswitch serves.
 const (
@@ -25,8 +28,11 @@ type Network struct {
 	Devices []string
 
 	VirtualPort *vport.VirtualPort // network level; Type always set
-	Portgroups  []Portgroup
-	Metadata    string // inner XML of <metadata>, kept as given; "" = none
+	// Bandwidth is the network-level <bandwidth>: the limit of every
+	// interface whose portgroup and own definition set none (nil: none).
+	Bandwidth  *bandwidth.Bandwidth
+	Portgroups []Portgroup
+	Metadata   string // inner XML of <metadata>, kept as given; "" = none
 }
 
 // Portgroup is one <portgroup>.
@@ -34,6 +40,7 @@ type Portgroup struct {
 	Name        string
 	Default     bool
 	VirtualPort *vport.VirtualPort // Type may be ""
+	Bandwidth   *bandwidth.Bandwidth
 }
 
 // Status is the live part of the status view (GetXMLDesc flag 1).

@@ -11,6 +11,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/virtswitch/virtswitch/apierr"
+	"github.com/virtswitch/virtswitch/bandwidth"
 	"github.com/virtswitch/virtswitch/vport"
 )
 
@@ -74,9 +75,10 @@ type parser struct {
 	unsupported []error    // deferred Unsupported findings, document order
 	cut         [][2]int64 // spans hidden from libvirtxml (parsed here instead)
 
-	uuid, metadata, forward, bridge, vport *node
-	portgroups                             []*node
-	pgVports                               []*node // per portgroup, nil if none
+	uuid, metadata, forward, bridge, vport, bandwidth *node
+	portgroups                                        []*node
+	pgVports                                          []*node // per portgroup, nil if none
+	pgBandwidths                                      []*node // per portgroup, nil if none
 }
 
 func (p *parser) errf(k apierr.Kind, format string, a ...any) error {
@@ -240,6 +242,7 @@ func (p *parser) walk() error {
 	single := map[string]**node{
 		"name": new(*node), "uuid": &p.uuid, "metadata": &p.metadata,
 		"forward": &p.forward, "bridge": &p.bridge, "virtualport": &p.vport,
+		"bandwidth": &p.bandwidth,
 	}
 	for _, k := range r.kids {
 		if k.name.Space != "" {
@@ -295,7 +298,10 @@ func (p *parser) walk() error {
 			err = p.walkPortgroup(k)
 		case "ip", "mac", "dns", "domain", "mtu", "route":
 			err = p.apply(notHere, "<"+name+">", k)
-		case "vlan", "bandwidth":
+		case "bandwidth":
+			// Read by bandwidth.Parse in build; hidden from libvirtxml.
+			p.cut = append(p.cut, [2]int64{k.start, k.end})
+		case "vlan":
 			err = p.apply(rule{kind: apierr.Unsupported}, "<"+name+">", k)
 		case "port":
 			err = p.apply(rule{kind: apierr.Unsupported}, "<port isolated>", k)
@@ -411,7 +417,7 @@ func (p *parser) walkPortgroup(g *node) error {
 	if err := p.noText(g, where); err != nil {
 		return err
 	}
-	var vp *node
+	var vp, bw *node
 	for _, k := range g.kids {
 		if k.name.Space != "" {
 			return p.invalid("unknown element %s in %s", elemName(k.name), where)
@@ -424,7 +430,13 @@ func (p *parser) walkPortgroup(g *node) error {
 			}
 			vp = k
 			err = p.walkVirtualPort(k, where+" <virtualport>")
-		case "vlan", "bandwidth":
+		case "bandwidth":
+			if bw != nil {
+				return p.invalid("more than one <bandwidth> in %s", where)
+			}
+			bw = k
+			p.cut = append(p.cut, [2]int64{k.start, k.end})
+		case "vlan":
 			err = p.apply(rule{kind: apierr.Unsupported}, fmt.Sprintf("<%s> in %s", k.name.Local, where), k)
 		default:
 			err = p.invalid("unknown element <%s> in %s", shorten(k.name.Local), where)
@@ -435,6 +447,7 @@ func (p *parser) walkPortgroup(g *node) error {
 	}
 	p.portgroups = append(p.portgroups, g)
 	p.pgVports = append(p.pgVports, vp)
+	p.pgBandwidths = append(p.pgBandwidths, bw)
 	return nil
 }
 
@@ -492,7 +505,34 @@ func (p *parser) build() (*Network, error) {
 	if err := p.portgroupRules(n, lv.PortGroups); err != nil {
 		return nil, err
 	}
+	var err error
+	if n.Bandwidth, err = p.readBandwidth(p.bandwidth, "<bandwidth>"); err != nil {
+		return nil, err
+	}
+	for i := range n.Portgroups {
+		where := fmt.Sprintf("<portgroup name='%s'> <bandwidth>", shorten(n.Portgroups[i].Name))
+		if n.Portgroups[i].Bandwidth, err = p.readBandwidth(p.pgBandwidths[i], where); err != nil {
+			return nil, err
+		}
+	}
 	return n, nil
+}
+
+// readBandwidth reads a <bandwidth> element (nil: none). An Unsupported
+// finding (an inbound floor) is deferred like every other (see Parse).
+func (p *parser) readBandwidth(b *node, where string) (*bandwidth.Bandwidth, error) {
+	if b == nil {
+		return nil, nil
+	}
+	bw, err := bandwidth.Parse(p.data[b.start:b.end])
+	if err == nil {
+		return bw, nil
+	}
+	if apierr.KindOf(err) == apierr.Unsupported {
+		p.unsupported = append(p.unsupported, p.errf(apierr.Unsupported, "%s: %v", where, err))
+		return nil, nil
+	}
+	return nil, p.invalid("%s: %v", where, err)
 }
 
 // pool reads <forward dev> and <forward><interface dev> into n.Devices.

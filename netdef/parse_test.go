@@ -146,7 +146,34 @@ var ruleCases = []ruleCase{
 
 	// Unsupported until implemented
 	{rule: "unsupported features", xml: poolNet("vepa", "<portgroup name='pg1'/>"), check: wantMode(ModeVEPA)},
-	{rule: "unsupported features", xml: poolNet("vepa", "<bandwidth><inbound average='1000'/></bandwidth>"), kind: apierr.Unsupported, want: []string{"<bandwidth>"}},
+
+	// <bandwidth> on networks and portgroups (issue 17): libvirt's units and ranges
+	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth><inbound average='1000'/></bandwidth>"), check: wantBandwidth("", "inbound 1000 KiB/s, outbound unlimited")},
+	{rule: "bandwidth", xml: hostBridge("<bandwidth><inbound average='1000' peak='5000' burst='1024'/><outbound average='4294967295'/></bandwidth><portgroup name='pg1'><bandwidth><outbound average='10' burst='1'/></bandwidth></portgroup>"),
+		check: func(t *testing.T, n *Network) {
+			wantBandwidth("", "inbound 1000 KiB/s peak 5000 KiB/s burst 1024 KiB, outbound 4294967295 KiB/s")(t, n)
+			wantBandwidth("pg1", "inbound unlimited, outbound 10 KiB/s burst 1 KiB")(t, n)
+		}},
+	{rule: "bandwidth", xml: poolNet("passthrough", "<portgroup name='pg1' default='yes'><virtualport type='802.1Qbh'/><bandwidth>\n  <outbound average='10'/>\n</bandwidth></portgroup>"), check: wantBandwidth("pg1", "inbound unlimited, outbound 10 KiB/s")},
+	{rule: "bandwidth", xml: hostBridge("<bandwidth/>"), check: wantBandwidth("", "unlimited")},
+	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth><inbound average='0'/></bandwidth>"), kind: apierr.InvalidXML, want: []string{"network 'net1': <bandwidth>: average='0' in <inbound> is out of range (1 to 4294967295)"}},
+	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth><outbound average='4294967296'/></bandwidth>"), kind: apierr.InvalidXML, want: []string{"average='4294967296' in <outbound> is out of range"}},
+	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth><outbound average='10' burst='99999999999999999999999'/></bandwidth>"), kind: apierr.InvalidXML, want: []string{"burst='99999999999999999999999' in <outbound> is out of range"}},
+	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth><inbound average='0x10'/></bandwidth>"), kind: apierr.InvalidXML, want: []string{"average='0x10' in <inbound> is not a decimal number"}},
+	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth><inbound average='-5'/></bandwidth>"), kind: apierr.InvalidXML, want: []string{"average='-5'", "not a decimal number"}},
+	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth><inbound peak='10'/></bandwidth>"), kind: apierr.InvalidXML, want: []string{"'peak' and 'burst' in <inbound> require 'average'"}},
+	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth><inbound/></bandwidth>"), kind: apierr.InvalidXML, want: []string{"missing mandatory 'average' in <inbound>"}},
+	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth><inbound average='100' peak='50'/></bandwidth>"), kind: apierr.InvalidXML, want: []string{"peak='50' in <inbound> is lower than average='100'"}},
+	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth><inbound average='1'/><inbound average='2'/></bandwidth>"), kind: apierr.InvalidXML, want: []string{"only one <inbound>"}},
+	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth><inbund average='1'/></bandwidth>"), kind: apierr.InvalidXML, want: []string{"unknown element <inbund> in <bandwidth>"}},
+	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth><inbound average='1' avrage='2'/></bandwidth>"), kind: apierr.InvalidXML, want: []string{"unknown attribute 'avrage' on <inbound>"}},
+	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth classID='3'><inbound average='1'/></bandwidth>"), kind: apierr.InvalidXML, want: []string{"classID"}},
+	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth><inbound average='1'/></bandwidth><bandwidth/>"), kind: apierr.InvalidXML, want: []string{"more than one <bandwidth>"}},
+	{rule: "bandwidth", xml: poolNet("vepa", "<portgroup name='pg1'><bandwidth/><bandwidth/></portgroup>"), kind: apierr.InvalidXML, want: []string{"more than one <bandwidth> in <portgroup name='pg1'>"}},
+	{rule: "bandwidth", xml: hostBridge("<portgroup name='pg1'><bandwidth><outbound average='10' floor='5'/></bandwidth></portgroup>"), kind: apierr.InvalidXML, want: []string{"network 'net1': <portgroup name='pg1'> <bandwidth>: 'floor' is only allowed in <inbound>"}},
+	{rule: "bandwidth", xml: hostBridge("<portgroup name='pg1'><bandwidth><inbound average='10' floor='5'/></bandwidth></portgroup>"), kind: apierr.Unsupported, want: []string{"network 'net1': <portgroup name='pg1'> <bandwidth>: 'floor' in <inbound> is not supported", "nat, route, open or none"}},
+	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth><inbound floor='5'/></bandwidth>"), kind: apierr.Unsupported, want: []string{"'floor' in <inbound>"}},
+	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth><inbound floor='5'/></bandwidth><mtu size='9000'/>"), kind: apierr.InvalidXML, want: []string{"<mtu>"}},
 	{rule: "unsupported features", xml: hostBridge("<vlan><tag id='42'/></vlan>"), kind: apierr.Unsupported, want: []string{"<vlan>"}},
 	{rule: "unsupported features", xml: hostBridge("<vlan><tag id='not-a-number'/></vlan>"), kind: apierr.Unsupported, want: []string{"<vlan>"}},
 	{rule: "unsupported features", xml: hostBridge("<port isolated='yes'/>"), kind: apierr.Unsupported, want: []string{"<port isolated>"}},
@@ -155,7 +182,6 @@ var ruleCases = []ruleCase{
 	{rule: "unsupported features", xml: strings.Replace(poolNet("vepa", ""), "<network>", "<network trustGuestRxFilters='no'>", 1), kind: apierr.Unsupported, want: []string{"trustGuestRxFilters", "<network>"}},
 	{rule: "unsupported features", xml: poolNet("vepa", "<portgroup name='pg1' trustGuestRxFilters='yes'/>"), kind: apierr.Unsupported, want: []string{"trustGuestRxFilters", "<portgroup name='pg1'>"}},
 	{rule: "unsupported features", xml: hostBridge("<portgroup name='pg1'><vlan><tag id='1'/></vlan></portgroup>"), kind: apierr.Unsupported, want: []string{"<vlan>", "<portgroup name='pg1'>"}},
-	{rule: "unsupported features", xml: hostBridge("<portgroup name='pg1'><bandwidth><outbound average='10'/></bandwidth></portgroup>"), kind: apierr.Unsupported, want: []string{"<bandwidth>", "<portgroup name='pg1'>"}},
 	{rule: "unsupported features", xml: hostBridge("<bridge macTableManager='libvirt'/>"), kind: apierr.InvalidXML, want: []string{"more than one <bridge>"}},
 	{rule: "unsupported features", xml: strings.Replace(hostBridge(""), "<bridge name='br0'/>", "<bridge name='br0' macTableManager='libvirt'/>", 1), kind: apierr.Unsupported, want: []string{"macTableManager"}},
 	// An invalid definition is reported as such even when it also uses an
@@ -303,6 +329,18 @@ func wantDevices(devs ...string) func(*testing.T, *Network) {
 	return func(t *testing.T, n *Network) {
 		if !reflect.DeepEqual(n.Devices, devs) {
 			t.Errorf("devices %q, want %q", n.Devices, devs)
+		}
+	}
+}
+
+func wantBandwidth(portgroup, want string) func(*testing.T, *Network) {
+	return func(t *testing.T, n *Network) {
+		bw := n.Bandwidth
+		if portgroup != "" {
+			bw = n.Portgroup(portgroup).Bandwidth
+		}
+		if got := bw.String(); got != want {
+			t.Errorf("bandwidth of %q: %s, want %s", portgroup, got, want)
 		}
 	}
 }

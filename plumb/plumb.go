@@ -487,8 +487,8 @@ func (p *Plumber) makePersistentTap(name string, flags uint16) error {
 	return nil
 }
 
-// Delete removes the macvtap or tap called name. A link that is already
-// gone is success. Any other kind of link is refused (an orphan sweep must
+// Delete removes the macvtap or tap called name, and the IFB SetBandwidth
+// made for it. A link that is already gone is success. Any other kind of link is refused (an orphan sweep must
 // never delete a NIC or bridge that merely has a matching name). Delete does
 // not restore a passthrough device's MAC: that is RestoreMAC's job.
 func (p *Plumber) Delete(name string) error {
@@ -499,18 +499,18 @@ func (p *Plumber) Delete(name string) error {
 	if err != nil {
 		return plumbErr("cannot delete link '%s': looking it up: %v", name, errText(err))
 	}
-	if !found {
-		return nil
+	if found {
+		switch l.(type) {
+		case *netlink.Macvtap, *netlink.Tuntap:
+		default:
+			return plumbErr("refusing to delete link '%s': it is a %s, not a macvtap or tap", name, l.Type())
+		}
+		if err := p.delLink(l); err != nil {
+			return plumbErr("cannot delete link '%s': %v", name, errText(err))
+		}
 	}
-	switch l.(type) {
-	case *netlink.Macvtap, *netlink.Tuntap:
-	default:
-		return plumbErr("refusing to delete link '%s': it is a %s, not a macvtap or tap", name, l.Type())
-	}
-	if err := p.delLink(l); err != nil {
-		return plumbErr("cannot delete link '%s': %v", name, errText(err))
-	}
-	return nil
+	// The IFB that shaped what entered the link (SetBandwidth), if any.
+	return p.deleteIFB(name)
 }
 
 // RestoreMAC sets device dev's MAC back to mac (the savedMAC a passthrough

@@ -1,5 +1,6 @@
 // Package resolve decides what a guest interface gets on a network
 // (SPEC §3.1–3.2): the effective portgroup, the merged <virtualport>, the
+// <bandwidth> the network gives (portgroup over network), the
 // actual connection type and mode, and whether the interface needs a pool
 // device of its own. It is pure: no state, no I/O, and its inputs are never
 // modified. docs/RESOLUTION.md lists the rules and the decisions taken where
@@ -10,6 +11,7 @@ import (
 	"fmt"
 
 	"github.com/virtswitch/virtswitch/apierr"
+	"github.com/virtswitch/virtswitch/bandwidth"
 	"github.com/virtswitch/virtswitch/netdef"
 	"github.com/virtswitch/virtswitch/vport"
 )
@@ -29,6 +31,11 @@ type Result struct {
 	Bridge      string             // host bridge for ActualType "bridge"
 	Exclusive   bool               // needs a device of its own
 	VirtualPort *vport.VirtualPort // merged, complete, generated ids filled; nil if none
+	// Bandwidth is what the network gives: the portgroup's <bandwidth>,
+	// else the network's (nil: unlimited). An interface's own <bandwidth>
+	// wins over it whole (bandwidth.Effective); libvirt applies that one
+	// itself (docs/RESOLUTION.md).
+	Bandwidth *bandwidth.Bandwidth
 }
 
 // Resolve works out what an interface that names network n, portgroup
@@ -92,6 +99,11 @@ func Resolve(n *netdef.Network, portgroup string, iface *vport.VirtualPort) (*Re
 		}
 	}
 	res.VirtualPort = vp
+	var pgBW *bandwidth.Bandwidth
+	if pg != nil {
+		pgBW = pg.Bandwidth
+	}
+	res.Bandwidth = bandwidth.Effective(pgBW, n.Bandwidth)
 	res.Exclusive = res.ActualType == ActualDirect &&
 		(res.Mode == netdef.ModePassthrough ||
 			res.Mode == netdef.ModePrivate && vp != nil && vp.Type == vport.Qbh)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/virtswitch/virtswitch/apierr"
+	"github.com/virtswitch/virtswitch/bandwidth"
 	"github.com/virtswitch/virtswitch/netdef"
 	"github.com/virtswitch/virtswitch/resolve"
 	"github.com/virtswitch/virtswitch/statedir"
@@ -123,7 +124,11 @@ func (s *Switch) prepareLocked(doc []byte, d *xmlrewrite.Domain, uuid string) (s
 		}
 		pl := n.pool
 		undo = append(undo, func() { pl.Release(key) })
-		a := xmlrewrite.Actual{Type: res.ActualType, VirtualPort: res.VirtualPort}
+		// The bandwidth in effect: the interface's own, else the
+		// network's (portgroup over network). libvirt applies the
+		// interface's own itself; the network's is ours (step 3).
+		a := xmlrewrite.Actual{Type: res.ActualType, VirtualPort: res.VirtualPort,
+			Bandwidth: bandwidth.Effective(p.Bandwidth, res.Bandwidth)}
 		switch res.ActualType {
 		case resolve.ActualDirect:
 			a.Dev, a.Mode = dev, res.Mode
@@ -192,6 +197,12 @@ func (s *Switch) prepareLocked(doc []byte, d *xmlrewrite.Domain, uuid string) (s
 			}
 			target := p.Target
 			undo = append(undo, func() { s.unplumb(target, "", "") })
+		}
+		if p.Bandwidth == nil && a.Bandwidth != nil {
+			// The link's undo (above) deletes the IFB and qdiscs too.
+			if err := s.plumb.SetBandwidth(p.Target, a.Bandwidth); err != nil {
+				return nil, changed, apierr.Wrap(err, apierr.Plumbing, "%s", pl.pctx)
+			}
 		}
 		crashPoint("plumbed " + p.Target)
 	}

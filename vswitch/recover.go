@@ -259,6 +259,13 @@ func (s *Switch) recoverLocked() (changed, released []string, err error) {
 		}
 	}
 
+	// IFBs whose link is gone (a crash between deleting the two).
+	if gone, err := s.plumb.DeleteStrayIFBs(); err != nil {
+		problems = append(problems, err)
+	} else if len(gone) > 0 {
+		s.log.Info("recovery: deleted IFBs whose link is gone", "ifbs", gone)
+	}
+
 	for _, p := range problems {
 		s.log.Warn("recovery", "err", p)
 	}

@@ -4,6 +4,9 @@ import (
 	"encoding/xml"
 	"fmt"
 	"strings"
+
+	"github.com/virtswitch/virtswitch/apierr"
+	"github.com/virtswitch/virtswitch/bandwidth"
 )
 
 // Decode converts every Form B interface back to Form A and removes our
@@ -267,6 +270,9 @@ func formatActual(a Actual, ws string) (string, error) {
 	if a.VirtualPort != nil {
 		b.WriteString(in + formatVPort(a.VirtualPort, "", in))
 	}
+	if a.Bandwidth != nil {
+		b.WriteString(in + a.Bandwidth.Format(nested(in), in))
+	}
 	if a.SavedMAC != "" {
 		if _, ok := parseMAC(a.SavedMAC); !ok {
 			return "", fmt.Errorf("saved MAC '%s' is not a MAC address", a.SavedMAC)
@@ -335,6 +341,14 @@ func ParseStatus(status []byte) (*Domain, map[string]Actual, error) {
 		}
 		if vp := an.child("", "virtualport"); vp != nil {
 			a.VirtualPort = readVPort(vp)
+		}
+		if bn := an.child("", "bandwidth"); bn != nil {
+			if a.Bandwidth, err = bandwidth.Parse(status[bn.start:bn.end]); err != nil {
+				return nil, nil, apierr.Wrap(err, apierr.InvalidXML, "%s: %s: <actual>", d.subject(), name)
+			}
+		}
+		if p.Bandwidth, err = d.ownBandwidth(in); err != nil {
+			return nil, nil, err
 		}
 		if sv := an.child(NS, "saved"); sv != nil {
 			a.SavedMAC = sv.attrOr("mac")

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/virtswitch/virtswitch/apierr"
+	"github.com/virtswitch/virtswitch/bandwidth"
 	"github.com/virtswitch/virtswitch/vport"
 )
 
@@ -212,9 +213,13 @@ func (d *domain) joinPorts() error {
 		if err != nil {
 			return d.errorf("%s: %v", ifaceName(in), err)
 		}
+		bw, err := d.ownBandwidth(in)
+		if err != nil {
+			return err
+		}
 		d.formB = append(d.formB, &portB{
 			port: e.n, iface: in, target: targets[0], mac: macs[0], restore: e.restore,
-			Port: Port{Target: dev, MAC: addr, Network: e.network, Portgroup: e.pg, VirtualPort: e.vp, Queues: q},
+			Port: Port{Target: dev, MAC: addr, Network: e.network, Portgroup: e.pg, VirtualPort: e.vp, Queues: q, Bandwidth: bw},
 		})
 	}
 	for _, e := range entries {
@@ -252,6 +257,24 @@ func queues(in *node) (int, error) {
 		return 0, fmt.Errorf("invalid <driver queues='%s'>", s)
 	}
 	return q, nil
+}
+
+// ownBandwidth reads an interface's own <bandwidth> (nil when it has none).
+// Errors keep their kind (an inbound floor is Unsupported).
+func (d *domain) ownBandwidth(in *node) (*bandwidth.Bandwidth, error) {
+	bws := in.children("", "bandwidth")
+	switch len(bws) {
+	case 0:
+		return nil, nil
+	case 1:
+	default:
+		return nil, d.errorf("%s: more than one <bandwidth>", ifaceName(in))
+	}
+	bw, err := bandwidth.Parse(d.doc.src[bws[0].start:bws[0].end])
+	if err != nil {
+		return nil, apierr.Wrap(err, apierr.InvalidXML, "%s: %s", d.subject(), ifaceName(in))
+	}
+	return bw, nil
 }
 
 // readRestore reads a port's <virtswitch:restore> bookkeeping.

@@ -12,6 +12,7 @@
 package xmlrewrite
 
 import (
+	"github.com/virtswitch/virtswitch/bandwidth"
 	"github.com/virtswitch/virtswitch/vport"
 	"github.com/virtswitch/virtswitch/xmlns"
 )
@@ -27,6 +28,9 @@ type Port struct {
 	Portgroup   string             // "" when the interface names none
 	VirtualPort *vport.VirtualPort // as written in the interface (may be partial), nil if none
 	Queues      int                // <driver queues='N'/>, 0 if absent
+	// Bandwidth is the interface's own <bandwidth> (nil: none). It stays in
+	// the interface in both forms: libvirt applies it to the device itself.
+	Bandwidth *bandwidth.Bandwidth
 }
 
 // Domain is what Inspect and ParseStatus read from a domain document.
@@ -43,7 +47,8 @@ type Actual struct {
 	Dev, Mode   string // direct: pool device and macvtap mode
 	Bridge      string // bridge: host bridge
 	VirtualPort *vport.VirtualPort
-	SavedMAC    string // passthrough: the device's own MAC before we changed it
+	Bandwidth   *bandwidth.Bandwidth // in effect (interface, else portgroup, else network)
+	SavedMAC    string               // passthrough: the device's own MAC before we changed it
 }
 
 // Inspect reads a domain: its UUID and name, its Form B ports joined with

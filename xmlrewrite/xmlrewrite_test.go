@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/virtswitch/virtswitch/apierr"
+	"github.com/virtswitch/virtswitch/bandwidth"
 	"github.com/virtswitch/virtswitch/vport"
 )
 
@@ -671,5 +672,63 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if out, changed, err := Encode([]byte(doc), nil); err != nil || changed || string(out) != doc {
 		t.Fatalf("nil ours: %v %v", changed, err)
+	}
+}
+
+// An interface's own <bandwidth> travels through encode and decode
+// unchanged (libvirt applies it to the device itself), is read into the
+// Port, and the bandwidth in effect is written into <actual> and read back.
+func TestBandwidth(t *testing.T) {
+	own := "<bandwidth>\n        <inbound average='1000' peak='2000' burst='64'/>\n        <outbound average='500'/>\n      </bandwidth>"
+	doc := dom("",
+		"<interface type='network'>\n      <source network='red-network'/>\n      <mac address='52:54:00:00:00:01'/>\n      "+own+"\n      <model type='virtio'/>\n    </interface>",
+		"<interface type='network'>\n      <source network='red-network'/>\n      <mac address='52:54:00:00:00:02'/>\n    </interface>",
+	)
+	b := mustEncode(t, doc, oursOnly("red-network"))
+	if !strings.Contains(b, "<target dev='vsw525400000001' managed='no'/>\n      "+own+"\n") {
+		t.Fatalf("own <bandwidth> not kept in the Form B interface:\n%s", b)
+	}
+	if dec := mustDecode(t, b); dec != doc {
+		t.Fatalf("decode(encode) differs:\n%s\nwant\n%s", dec, doc)
+	}
+	in, err := Inspect([]byte(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOwn := &bandwidth.Bandwidth{In: &bandwidth.Rate{Average: 1000, Peak: 2000, Burst: 64}, Out: &bandwidth.Rate{Average: 500}}
+	if !bandwidth.Equal(in.Ports[0].Bandwidth, wantOwn) || in.Ports[1].Bandwidth != nil {
+		t.Fatalf("Inspect bandwidth: %v / %v", in.Ports[0].Bandwidth, in.Ports[1].Bandwidth)
+	}
+	fromNet := &bandwidth.Bandwidth{Out: &bandwidth.Rate{Average: 8000}}
+	actual := map[string]Actual{
+		"vsw525400000001": {Type: "bridge", Bridge: "br0", Bandwidth: wantOwn},
+		"vsw525400000002": {Type: "direct", Dev: "eth1", Mode: "vepa", Bandwidth: fromNet},
+	}
+	st, err := Status([]byte(b), actual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(st)
+	wellFormed(t, s)
+	want := "<actual type='direct'>\n        <source dev='eth1' mode='vepa'/>\n        <bandwidth>\n          <outbound average='8000'/>\n        </bandwidth>\n      </actual>"
+	if !strings.Contains(s, want) {
+		t.Errorf("status lacks\n%s\nin\n%s", want, s)
+	}
+	d, acts, err := ParseStatus(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(d, in) {
+		t.Errorf("ParseStatus domain\n%+v\nwant\n%+v", d, in)
+	}
+	if !reflect.DeepEqual(acts, actual) {
+		t.Errorf("ParseStatus actual\n%+v\nwant\n%+v", acts, actual)
+	}
+
+	// A malformed own <bandwidth> in Form B names the domain and interface.
+	bad := strings.Replace(b, "average='500'", "average='0'", 1)
+	if _, err := Inspect([]byte(bad)); err == nil || apierr.KindOf(err) != apierr.InvalidXML ||
+		!strings.Contains(err.Error(), "interface 52:54:00:00:00:01: average='0' in <outbound> is out of range") {
+		t.Errorf("bad own bandwidth: %v", err)
 	}
 }

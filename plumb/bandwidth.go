@@ -1,0 +1,271 @@
+package plumb
+
+import (
+	"math"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/virtswitch/virtswitch/bandwidth"
+)
+
+// Traffic control for <bandwidth> (docs/PLUMBING.md, "Bandwidth").
+//
+// Each direction is shaped by one HTB class (rate = average, ceil = peak,
+// buffer = burst), the tc configuration libvirt itself makes for the
+// direction it shapes. The direction that leaves the host link is shaped on
+// the link's own egress. The direction that enters it cannot be shaped
+// there, and libvirt polices it (act_police), which this kernel lacks; so
+// its ingress is redirected (u32 match-all + mirred) to an IFB device of
+// its own, whose egress carries the same HTB shaper. ingress, u32, mirred,
+// IFB and HTB are all in Debian's and Fedora's stock kernels and in this one.
+//
+// Which direction is which depends on the link: a tap's egress carries
+// traffic to the guest (QEMU reads it), a macvtap's egress carries traffic
+// from the guest (what QEMU writes is transmitted by the macvtap), and its
+// ingress what the lower device receives for the guest.
+
+// IFB links are named after the link they serve: "vsq" instead of "vsw".
+const ifbPrefix = "vsq"
+
+// IFBName is the name of the IFB device that shapes what enters link name
+// ("" if name is not a "vsw…" name, which virtswitch never shapes).
+func IFBName(name string) string {
+	if !strings.HasPrefix(name, "vsw") {
+		return ""
+	}
+	return ifbPrefix + name[len("vsw"):]
+}
+
+// ifbQueue is the IFB's queue length: the kernel default for IFB (32) lets
+// HTB's default leaf (a pfifo of tx_queue_len packets) drop bursts that a
+// tap's 1000 would absorb, and TCP then runs well below the limit.
+const ifbQueue = 1000
+
+// SetBandwidth applies bw to the macvtap or tap called name (nil: nothing
+// to do). It is all or nothing: on failure every qdisc, filter and IFB it
+// added is removed again. Delete removes the IFB with its link.
+func (p *Plumber) SetBandwidth(name string, bw *bandwidth.Bandwidth) (err error) {
+	if bw == nil || (bw.In == nil && bw.Out == nil) {
+		return nil
+	}
+	what := "bandwidth of link '" + name + "'"
+	ifb := IFBName(name)
+	if err := checkName("link", name); err != nil {
+		return err
+	}
+	if ifb == "" {
+		return plumbErr("cannot set %s: only links named vsw… are shaped", what)
+	}
+	l, found, err := p.linkByName(name)
+	if err != nil {
+		return plumbErr("cannot set %s: looking it up: %v", what, errText(err))
+	}
+	if !found {
+		return plumbErr("cannot set %s: link does not exist%s", what, p.where())
+	}
+	var egress, ingress *bandwidth.Rate
+	switch l.(type) {
+	case *netlink.Tuntap:
+		egress, ingress = bw.In, bw.Out
+	case *netlink.Macvtap:
+		egress, ingress = bw.Out, bw.In
+	default:
+		return plumbErr("cannot set %s: it is a %s, not a macvtap or tap", what, l.Type())
+	}
+	for _, r := range []*bandwidth.Rate{egress, ingress} {
+		if err := checkRate(r); err != nil {
+			return plumbErr("cannot set %s: %v", what, err)
+		}
+	}
+
+	rev := &reverter{}
+	defer rev.fail(&err)
+	if egress != nil {
+		if err := p.shape(l, egress); err != nil {
+			return plumbErr("cannot set %s: %v", what, errText(err))
+		}
+		rev.add("removing the shaper of '"+name+"'", func() error { return p.unshape(l) })
+	}
+	if ingress == nil {
+		rev.success()
+		return nil
+	}
+	if err := p.checkFree(ifb, "IFB '"+ifb+"' for "+what); err != nil {
+		return err
+	}
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.TxQLen = ifb, ifbQueue
+	if err := p.h.LinkAdd(&netlink.Ifb{LinkAttrs: attrs}); err != nil {
+		return plumbErr("cannot set %s: creating IFB '%s': %v", what, ifb, errText(err))
+	}
+	rev.add("deleting IFB '"+ifb+"'", func() error { return p.delByName(ifb) })
+	il, found, err := p.linkByName(ifb)
+	if err != nil || !found {
+		return plumbErr("cannot set %s: IFB '%s' vanished after creation: %v", what, ifb, errText(err))
+	}
+	if err := p.h.LinkSetUp(il); err != nil {
+		return plumbErr("cannot set %s: bringing IFB '%s' up: %v", what, ifb, errText(err))
+	}
+	if err := p.shape(il, ingress); err != nil {
+		return plumbErr("cannot set %s: on IFB '%s': %v", what, ifb, errText(err))
+	}
+	in := &netlink.Ingress{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: l.Attrs().Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_INGRESS}}
+	if err := p.h.QdiscAdd(in); err != nil {
+		return plumbErr("cannot set %s: adding its ingress qdisc: %v", what, errText(err))
+	}
+	rev.add("removing the ingress qdisc of '"+name+"'", func() error { return p.h.QdiscDel(in) })
+	redirect := &netlink.U32{
+		FilterAttrs: netlink.FilterAttrs{LinkIndex: l.Attrs().Index, Parent: netlink.MakeHandle(0xffff, 0), Priority: 1, Protocol: unix.ETH_P_ALL},
+		// One key that matches every packet (mask 0).
+		Sel:     &netlink.TcU32Sel{Flags: netlink.TC_U32_TERMINAL, Nkeys: 1, Keys: []netlink.TcU32Key{{}}},
+		Actions: []netlink.Action{netlink.NewMirredAction(il.Attrs().Index)},
+	}
+	if err := p.h.FilterAdd(redirect); err != nil {
+		return plumbErr("cannot set %s: redirecting its ingress to IFB '%s': %v", what, ifb, errText(err))
+	}
+	rev.success()
+	return nil
+}
+
+// htbRoot is the handle of the root HTB qdisc, htbClass that of its class.
+var (
+	htbRoot  = netlink.MakeHandle(1, 0)
+	htbClass = netlink.MakeHandle(1, 1)
+)
+
+// shape puts a root HTB qdisc with one default class shaped to r on l's
+// egress. HTB's default leaf is a pfifo of the link's tx_queue_len packets.
+func (p *Plumber) shape(l netlink.Link, r *bandwidth.Rate) (err error) {
+	q := netlink.NewHtb(netlink.QdiscAttrs{LinkIndex: l.Attrs().Index, Handle: htbRoot, Parent: netlink.HANDLE_ROOT})
+	q.Defcls = 1
+	if err := p.h.QdiscAdd(q); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = p.h.QdiscDel(q)
+		}
+	}()
+	rate := r.Average * 1024 // bytes/s
+	ceil := rate
+	if r.Peak != 0 {
+		ceil = r.Peak * 1024
+	}
+	cattrs := netlink.HtbClassAttrs{Rate: rate * 8, Ceil: ceil * 8, Quantum: quantum(rate)}
+	if r.Burst != 0 {
+		cattrs.Buffer = uint32(r.Burst * 1024)
+		cattrs.Cbuffer = cattrs.Buffer
+	}
+	c := netlink.NewHtbClass(netlink.ClassAttrs{LinkIndex: l.Attrs().Index, Parent: htbRoot, Handle: htbClass}, cattrs)
+	return p.h.ClassAdd(c)
+}
+
+// unshape removes the root qdisc shape added (its class goes with it).
+func (p *Plumber) unshape(l netlink.Link) error {
+	return p.h.QdiscDel(&netlink.Htb{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: l.Attrs().Index, Handle: htbRoot, Parent: netlink.HANDLE_ROOT}})
+}
+
+// quantum is how many bytes the class may send per round: rate/10 (HTB's
+// default r2q), kept within the range the kernel accepts without warning.
+func quantum(rate uint64) uint32 {
+	q := rate / 10
+	switch {
+	case q < 1600:
+		q = 1600
+	case q > 200000:
+		q = 200000
+	}
+	return uint32(q)
+}
+
+// checkRate refuses what the kernel's HTB cannot hold although libvirt's
+// ranges allow it: a burst of 4 GiB or more (HTB counts it in 32 bits of
+// bytes), or one that takes longer to send at the average rate than the
+// 32-bit tick counter of its bucket covers (about 274 s on current kernels).
+func checkRate(r *bandwidth.Rate) error {
+	if r == nil || r.Burst == 0 {
+		return nil
+	}
+	bytes := r.Burst * 1024
+	if bytes > math.MaxUint32 {
+		return plumbErr("burst %d KiB is more than HTB can hold (4 GiB)", r.Burst)
+	}
+	for _, rate := range []uint64{r.Average, r.Peak} {
+		if rate == 0 {
+			continue
+		}
+		ticks := netlink.TIME_UNITS_PER_SEC * float64(bytes) / float64(rate*1024) * netlink.TickInUsec()
+		if ticks > math.MaxUint32 {
+			return plumbErr("burst %d KiB takes %.0f s to send at %d KiB/s, more than HTB's bucket can count",
+				r.Burst, float64(r.Burst)/float64(rate), rate)
+		}
+	}
+	return nil
+}
+
+// deleteIFB removes the IFB of link name, if there is one. Any other kind of
+// link under that name is left alone and reported.
+func (p *Plumber) deleteIFB(name string) error {
+	ifb := IFBName(name)
+	if ifb == "" {
+		return nil
+	}
+	l, found, err := p.linkByName(ifb)
+	if err != nil {
+		return plumbErr("cannot delete IFB '%s': looking it up: %v", ifb, errText(err))
+	}
+	if !found {
+		return nil
+	}
+	if _, ok := l.(*netlink.Ifb); !ok {
+		return plumbErr("refusing to delete link '%s': it is a %s, not an IFB", ifb, l.Type())
+	}
+	if err := p.delLink(l); err != nil {
+		return plumbErr("cannot delete IFB '%s': %v", ifb, errText(err))
+	}
+	return nil
+}
+
+// DeleteStrayIFBs deletes every IFB named "vsq…" whose link ("vsw…") no
+// longer exists, and returns their names: what a crash between deleting a
+// link and its IFB leaves (recovery's orphan sweep calls it).
+func (p *Plumber) DeleteStrayIFBs() ([]string, error) {
+	// Name-only dumps: recovery runs this over namespaces holding a link
+	// per guest interface.
+	ifbs, err := p.Names(ifbPrefix)
+	if err != nil || len(ifbs) == 0 {
+		return nil, err
+	}
+	links, err := p.Names("vsw")
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, l := range links {
+		have[l] = true
+	}
+	var gone, failed []string
+	for _, n := range ifbs {
+		if have["vsw"+n[len(ifbPrefix):]] {
+			continue
+		}
+		l, found, err := p.linkByName(n)
+		if err != nil || !found {
+			continue
+		}
+		if _, isIFB := l.(*netlink.Ifb); !isIFB {
+			continue
+		}
+		if err := p.delLink(l); err != nil {
+			failed = append(failed, plumbErr("cannot delete IFB '%s': %v", n, errText(err)).Error())
+			continue
+		}
+		gone = append(gone, n)
+	}
+	if len(failed) > 0 {
+		return gone, plumbErr("%s", strings.Join(failed, "; "))
+	}
+	return gone, nil
+}
