@@ -51,6 +51,7 @@ var networkMethods = []method{
 var managerSignals = []introspect.Signal{
 	{Name: "DomainPrepared", Args: []introspect.Arg{{Name: "uuid", Type: "s"}, {Name: "name", Type: "s"}}},
 	{Name: "DomainReleased", Args: []introspect.Arg{{Name: "uuid", Type: "s"}}},
+	{Name: "DomainAdopted", Args: []introspect.Arg{{Name: "uuid", Type: "s"}, {Name: "name", Type: "s"}}},
 }
 
 func introspectMethods(ms []method) []introspect.Method {

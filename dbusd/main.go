@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/virtswitch/virtswitch/busapi"
+	"github.com/virtswitch/virtswitch/libvirtconn"
 	"github.com/virtswitch/virtswitch/netdef"
 	"github.com/virtswitch/virtswitch/plumb"
 	"github.com/virtswitch/virtswitch/vswitch"
@@ -36,6 +38,8 @@ var version = "0.1.0"
 type options struct {
 	configDir, stateDir, libvirtDir, netns string
 	interval                               time.Duration
+	libvirtSockets, libvirtURI             string
+	adopt                                  bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -47,6 +51,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.libvirtDir, "libvirt-state-dir", vswitch.DefaultLibvirtStateDir, "libvirt's qemu state `dir` (NAME.pid of running domains)")
 	fs.StringVar(&o.netns, "netns", "", "do all plumbing in the network namespace at `path` (default: the daemon's own)")
 	fs.DurationVar(&o.interval, "reconcile-interval", 60*time.Second, "periodic recovery `interval` (0 disables)")
+	fs.StringVar(&o.libvirtSockets, "libvirt-socket", strings.Join(libvirtconn.DefaultSockets, ","),
+		"libvirt's RPC socket `paths`, comma-separated, tried in order (virtqemud, then libvirtd); none: do not follow libvirt")
+	fs.StringVar(&o.libvirtURI, "libvirt-uri", libvirtconn.DefaultURI, "the libvirt `URI` opened on that socket")
+	fs.BoolVar(&o.adopt, "adopt", true, "redefine persistent Form A domains naming our networks in Form B (--adopt=false: off)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -127,12 +135,16 @@ func serve(o options, log *slog.Logger) error {
 	}
 
 	go sw.Run(ctx, o.interval)
+	if ls := newLibvirtSide(o, sw, srv, log); ls != nil {
+		go ls.run(ctx)
+	}
 	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
 		log.Warn("sd_notify READY", "err", err)
 	}
 	go watchdog(ctx, sw, log)
 	log.Info("virtswitchd ready", "bus_name", busapi.BusName, "config_dir", o.configDir, "state_dir", o.stateDir,
-		"libvirt_state_dir", o.libvirtDir, "netns", o.netns, "recovery", recovery.Round(time.Millisecond))
+		"libvirt_state_dir", o.libvirtDir, "netns", o.netns, "recovery", recovery.Round(time.Millisecond),
+		"libvirt_socket", o.libvirtSockets, "adopt", o.adopt)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)

@@ -418,6 +418,13 @@ func (s *server) DomainReleased(uuid string) {
 	}
 }
 
+// DomainAdopted emits the signal (adoption redefined a domain in Form B).
+func (s *server) DomainAdopted(uuid, name string) {
+	if err := s.conn.Emit(busapi.RootPath, busapi.ManagerInterface+".DomainAdopted", uuid, name); err != nil {
+		s.log.Warn("emitting DomainAdopted", "err", err)
+	}
+}
+
 // refresh applies queued network changes until ctx ends.
 func (s *server) refresh(ctx context.Context) {
 	for {

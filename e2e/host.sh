@@ -215,6 +215,7 @@ vswd_up() {
         org.freedesktop.DBus.NameHasOwner string:io.github.virtswitch1 2>/dev/null | grep -q 'boolean true'
 }
 
+# start_vswd [FLAG...]: virtswitchd with the suite's dirs and FLAGs.
 start_vswd() {
     if vswd_up; then
         die "something already owns io.github.virtswitch1 on the system bus; stop that virtswitchd first"
@@ -224,7 +225,7 @@ start_vswd() {
         mkdir_tracked "$STATE_DIR"
         MADE_DIRS+=("$STATE_DIR/domains") # the daemon makes it
     fi
-    "$BIN/virtswitchd" --config-dir "$CONFIG_DIR" --state-dir "$STATE_DIR" >>"$WORK/virtswitchd.log" 2>&1 &
+    "$BIN/virtswitchd" --config-dir "$CONFIG_DIR" --state-dir "$STATE_DIR" "$@" >>"$WORK/virtswitchd.log" 2>&1 &
     VSWD_PID=$!
     wait_for 30 virtswitchd vswd_up || die "virtswitchd did not take its bus name; see $WORK/virtswitchd.log"
 }

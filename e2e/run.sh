@@ -263,17 +263,80 @@ case_restarts() {
     case_end
 }
 
-case_form_a_start() {
-    case_begin "6: a Form A guest started as is fails with the hook's conversion message"
-    local g=$PREFIX-g6 out rc
-    form_a "$g" 52:54:00:e2:e0:06 "$PREFIX-vepa" >"$WORK/$g.xml"
+# inactive_is_form_b NAME TARGET: libvirt's persistent definition has the
+# Form B interface and no type='network' interface.
+inactive_is_form_b() {
+    local xml
+    xml=$(virsh_ dumpxml --inactive "$1") || return 1
+    case $xml in *"type='network'"*) return 1 ;; esac
+    case $xml in *"<target dev='$2' managed='no'/>"*) return 0 ;; esac
+    return 1
+}
+
+# inactive_names_network NAME NET: the persistent definition still has a
+# Form A interface on NET.
+inactive_names_network() {
+    local xml
+    xml=$(virsh_ dumpxml --inactive "$1") || return 1
+    case $xml in *"<source network='$2'/>"*) return 0 ;; esac
+    return 1
+}
+
+case_adoption() {
+    case_begin "6: adoption: virsh define of Form A → Form B; starts on macvtap; a transient Form A is refused"
+    local g=$PREFIX-g6 mac=52:54:00:e2:e0:06 t pid out rc
+    t=$(mac_target $mac)
+    form_a "$g" $mac "$PREFIX-vepa" >"$WORK/$g.xml"
     check "virsh define of Form A" virsh_ define "$WORK/$g.xml"
+    check "virsh dumpxml --inactive shows Form B (adopted)" wait_for 10 "adoption of $g" inactive_is_form_b "$g" "$t"
+    check "virsh start" virsh_ start "$g"
+    pid=$(qemu_pid "$g")
+    check "QEMU holds /dev/tap$(link_ifindex "$t") ($t)" qemu_holds_macvtap "$pid" "$t"
+    check_eq "connections" "$(connections "$PREFIX-vepa")" 1
+    check "virsh destroy" virsh_ destroy "$g"
+    check_eq "connections after destroy" "$(connections "$PREFIX-vepa")" 0
+
+    local g2=$PREFIX-g6t
+    form_a "$g2" 52:54:00:e2:e0:16 "$PREFIX-vepa" >"$WORK/$g2.xml"
+    out=$(virsh_ create "$WORK/$g2.xml" 2>&1)
+    rc=$?
+    check "virsh create of a transient Form A guest fails" test "$rc" -ne 0
+    check_contains "error names the network" "$out" "virtswitch network '$PREFIX-vepa'"
+    check_contains "error says transient domains are not adopted" "$out" "transient domain is never adopted"
+    check_eq "connections untouched" "$(connections "$PREFIX-vepa")" 0
+    case_end
+}
+
+case_adoption_off_and_restarts() {
+    case_begin "7: adoption off leaves Form A (start refused, naming the fix); on at start adopts; libvirtd restart → still adopting"
+    local g=$PREFIX-g7 mac=52:54:00:e2:e0:07 t out rc
+    t=$(mac_target $mac)
+    stop_pid "$VSWD_PID" virtswitchd
+    start_vswd --adopt=false
+    form_a "$g" $mac "$PREFIX-vepa" >"$WORK/$g.xml"
+    check "virsh define of Form A" virsh_ define "$WORK/$g.xml"
+    sleep 2
+    check "adoption off: still Form A" inactive_names_network "$g" "$PREFIX-vepa"
     out=$(virsh_ start "$g" 2>&1)
     rc=$?
     check "virsh start fails" test "$rc" -ne 0
     check_contains "error names the network" "$out" "virtswitch network '$PREFIX-vepa'"
+    check_contains "error names adoption off" "$out" "adoption is off"
     check_contains "error tells how to convert" "$out" "virtswitchctl domain-encode"
-    check_eq "connections untouched" "$(connections "$PREFIX-vepa")" 0
+
+    stop_pid "$VSWD_PID" virtswitchd
+    start_vswd
+    check "adopted at virtswitchd start" wait_for 10 "adoption of $g" inactive_is_form_b "$g" "$t"
+
+    stop_pid "$STARTED_LIBVIRTD" libvirtd
+    libvirtd_start
+    local g2=$PREFIX-g7b mac2=52:54:00:e2:e0:17
+    form_a "$g2" $mac2 "$PREFIX-bridge" >"$WORK/$g2.xml"
+    check "virsh define after the libvirtd restart" virsh_ define "$WORK/$g2.xml"
+    check "adopted after the libvirtd restart" wait_for 20 "adoption of $g2" inactive_is_form_b "$g2" "$(mac_target $mac2)"
+    check "it starts" virsh_ start "$g2"
+    check_eq "bridge connections" "$(connections "$PREFIX-bridge")" 1
+    virsh_ destroy "$g2" >/dev/null
     case_end
 }
 
@@ -294,7 +357,8 @@ case_bridge
 case_exhausted
 case_restore
 case_restarts
-case_form_a_start
+case_adoption
+case_adoption_off_and_restarts
 
 log "passed: ${#E2E_PASSED[@]}, failed: ${#E2E_FAILED[@]}"
 for c in "${E2E_FAILED[@]}"; do log "FAILED: $c"; done

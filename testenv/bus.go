@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -276,7 +277,12 @@ func StartDaemon(t testing.TB, bus *Bus, opt DaemonOptions) (*Daemon, error) {
 			d.notify <- string(buf[:n])
 		}
 	}()
-	cmd := exec.Command(opt.Binary, opt.Args...)
+	args := opt.Args
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--libvirt-socket") }) {
+		// Never the host's libvirt: a test names its own (StartLibvirtd).
+		args = append(slices.Clip(args), "--libvirt-socket=none")
+	}
+	cmd := exec.Command(opt.Binary, args...)
 	cmd.Env = append(append(bus.Env(os.Environ()), opt.Env...), "NOTIFY_SOCKET="+sockPath)
 	cmd.Stdout = d.log
 	cmd.Stderr = d.log

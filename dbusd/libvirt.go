@@ -1,0 +1,89 @@
+package main
+
+// This file: virtswitchd's side of libvirt. libvirtconn follows libvirt's
+// domain lifecycle events on its own goroutine (never in the way of a
+// D-Bus call: no bus method waits for libvirt); domainEvent below is the
+// one place they are dispatched.
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/virtswitch/virtswitch/adopt"
+	"github.com/virtswitch/virtswitch/libvirtconn"
+	"github.com/virtswitch/virtswitch/vswitch"
+)
+
+// libvirtSide holds the Follower and what reacts to its events.
+type libvirtSide struct {
+	f       *libvirtconn.Follower
+	adopter *adopt.Adopter // nil: adoption off (--adopt=false)
+	log     *slog.Logger
+}
+
+// parseSockets reads --libvirt-socket: a comma-separated list tried in
+// order; "none" turns following libvirt off (nil).
+func parseSockets(v string) []string {
+	if v == "none" {
+		return nil
+	}
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// newLibvirtSide is nil when --libvirt-socket is none.
+func newLibvirtSide(o options, sw *vswitch.Switch, srv *server, log *slog.Logger) *libvirtSide {
+	sockets := parseSockets(o.libvirtSockets)
+	if len(sockets) == 0 {
+		log.Info("not following libvirt (--libvirt-socket none): no adoption, no domain events")
+		return nil
+	}
+	ls := &libvirtSide{
+		f:   libvirtconn.NewFollower(libvirtconn.Config{Sockets: sockets, URI: o.libvirtURI, Logger: log}),
+		log: log,
+	}
+	if o.adopt {
+		ls.adopter = &adopt.Adopter{Ours: sw.HasNetwork, Adopted: srv.DomainAdopted, Logger: log}
+	}
+	ls.f.OnConnect(ls.connected)
+	ls.f.OnEvent(ls.domainEvent)
+	return ls
+}
+
+// run follows libvirt until ctx ends (its own goroutine).
+func (ls *libvirtSide) run(ctx context.Context) { ls.f.Run(ctx) }
+
+// connected runs after every (re)connect: events missed while libvirt was
+// away are not replayed, so adoption looks at every persistent domain.
+func (ls *libvirtSide) connected(c *libvirtconn.Client) {
+	if ls.adopter != nil {
+		if n := ls.adopter.All(c); n > 0 {
+			ls.log.Info("adoption: scan after connecting to libvirt", "adopted", n)
+		}
+	}
+}
+
+// domainEvent is where every libvirt domain lifecycle event reaches
+// virtswitchd, in libvirt's order, one at a time. Add a reaction here as
+// a case; slow work should be handed off (the next event waits).
+func (ls *libvirtSide) domainEvent(c *libvirtconn.Client, ev libvirtconn.Event) {
+	ls.log.Debug("libvirt event", "event", ev.String())
+	switch ev.Type {
+	case libvirtconn.Defined:
+		// Every detail: added, updated, renamed, from-snapshot; also the
+		// persistent definition an incoming `migrate --persistent` brings
+		// (Form A from the source) while the guest runs in Form B.
+		if ls.adopter != nil {
+			ls.adopter.Domain(c, ev.UUID, ev.Name)
+		}
+	case libvirtconn.Started, libvirtconn.Resumed:
+		// A guest's CPUs run on this host (ev.Migrated(): it came by live
+		// migration). Issue 13 brings its links up here.
+	}
+}
