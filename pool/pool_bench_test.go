@@ -43,7 +43,10 @@ func benchKeys(n int) []string {
 // choice has real work to do. exclusive: every request is exclusive and the
 // live holders start on every other device.
 func runSteady(b *testing.B, n, live int, exclusive bool) {
-	p := New("bench", devices("vf", n))
+	runSteadyOn(b, New("bench", devices("vf", n)), live, exclusive)
+}
+
+func runSteadyOn(b *testing.B, p *Pool, live int, exclusive bool) {
 	keys := benchKeys(live + 1)
 	slots := make([]int, live) // slots[i]: index in keys of a live key
 	for i := range live {
@@ -127,6 +130,54 @@ func BenchmarkKeyMap(b *testing.B) {
 				}
 				delete(m, k)
 				slots[r], spare = spare, slots[r]
+			}
+		})
+	}
+}
+
+// quarterDown is a pool of n devices with every fourth one's carrier down.
+func quarterDown(n int) *Pool {
+	p := New("bench", devices("vf", n))
+	for i := 3; i < n; i += 4 {
+		p.SetDown(fmt.Sprint("vf", i), true)
+	}
+	return p
+}
+
+// BenchmarkAllocateReleaseQuarterDown is BenchmarkAllocateRelease with a
+// quarter of the devices down (issue 14: the choice stays O(log n)).
+func BenchmarkAllocateReleaseQuarterDown(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) { runSteadyOn(b, quarterDown(n), benchLive, false) })
+	}
+}
+
+// BenchmarkAllocateReleaseExclusiveQuarterDown: the passthrough case with a
+// quarter of the devices down (holders on the even ones).
+func BenchmarkAllocateReleaseExclusiveQuarterDown(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) { runSteadyOn(b, quarterDown(n), n/2, true) })
+	}
+}
+
+// BenchmarkCarrierFlap is one carrier change (down, then up again) of a
+// random device in a pool with 65,536 live interfaces.
+func BenchmarkCarrierFlap(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
+			p := quarterDown(n)
+			for _, k := range benchKeys(benchLive) {
+				if _, err := p.Allocate(k, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			rng := xorshift(0x9e3779b97f4a7c15)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				d := fmt.Sprint("vf", 4*(rng.next()%uint64(n/4)))
+				p.SetDown(d, true)
+				p.SetDown(d, false)
 			}
 		})
 	}

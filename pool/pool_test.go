@@ -307,7 +307,8 @@ func TestSetDevices(t *testing.T) {
 	if err := p.SetDevices([]string{"eth5", "eth2", "eth1", "eth0", "eth4"}); err != nil {
 		t.Fatal(err)
 	}
-	want := []DeviceCount{{"eth5", 0}, {"eth2", 1}, {"eth1", 1}, {"eth0", 2}, {"eth4", 0}}
+	want := []DeviceCount{{Device: "eth5"}, {Device: "eth2", Connections: 1}, {Device: "eth1", Connections: 1, Exclusive: true},
+		{Device: "eth0", Connections: 2}, {Device: "eth4"}}
 	if got := p.Devices(); !reflect.DeepEqual(got, want) || p.Connections() != 4 {
 		t.Fatalf("Devices %v, want %v", got, want)
 	}
@@ -327,7 +328,7 @@ func TestSetDevices(t *testing.T) {
 			t.Fatalf("Release(%s) = false", k)
 		}
 	}
-	want = []DeviceCount{{"eth5", 2}, {"eth2", 1}, {"eth1", 0}, {"eth0", 0}, {"eth4", 2}}
+	want = []DeviceCount{{Device: "eth5", Connections: 2}, {Device: "eth2", Connections: 1}, {Device: "eth1"}, {Device: "eth0"}, {Device: "eth4", Connections: 2}}
 	if got := p.Devices(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Devices %v, want %v", got, want)
 	}
@@ -366,6 +367,7 @@ func TestDuplicateDevicesIgnored(t *testing.T) {
 type model struct {
 	conns  []uint
 	held   []bool
+	bad    []bool // down or drained (nil: none)
 	allocs map[string][2]int // key → dev, exclusive
 }
 
@@ -375,7 +377,7 @@ func (m *model) allocate(key string, exclusive bool) int {
 	}
 	best := -1
 	for i := range m.conns {
-		if m.held[i] || exclusive && m.conns[i] > 0 {
+		if m.held[i] || exclusive && m.conns[i] > 0 || m.bad != nil && m.bad[i] {
 			continue
 		}
 		if best < 0 || m.conns[i] < m.conns[best] {

@@ -107,6 +107,8 @@ func (s *Switch) prepareLocked(doc []byte, d *xmlrewrite.Domain, uuid string) (s
 	var plans []plan
 	actuals := map[string]xmlrewrite.Actual{}
 	var touched []string
+	resv := s.resv.get(uuid)  // a reservation this prepare consumes
+	used := map[string]bool{} // "network key" of every interface
 	for _, p := range d.Ports {
 		pctx := ctx + " interface " + p.MAC
 		n := s.nets[p.Network]
@@ -122,8 +124,12 @@ func (s *Switch) prepareLocked(doc []byte, d *xmlrewrite.Domain, uuid string) (s
 		if err != nil {
 			return nil, changed, apierr.Wrap(err, apierr.PoolExhausted, "%s", pctx)
 		}
-		pl := n.pool
-		undo = append(undo, func() { pl.Release(key) })
+		used[p.Network+" "+key] = true
+		if !resv.holds(p.Network, key) {
+			// A reserved key stays reserved if this prepare fails.
+			pl := n.pool
+			undo = append(undo, func() { pl.Release(key) })
+		}
 		// The bandwidth in effect: the interface's own, else the
 		// network's (portgroup over network). libvirt applies the
 		// interface's own itself; the network's is ours (step 3).
@@ -215,6 +221,7 @@ func (s *Switch) prepareLocked(doc []byte, d *xmlrewrite.Domain, uuid string) (s
 		}
 	}
 	s.setPending(uuid)
+	changed = append(changed, s.consumeLocked(uuid, used)...)
 	return status, append(changed, touched...), nil
 }
 
@@ -447,6 +454,9 @@ func (s *Switch) RewriteIncoming(doc []byte) ([]byte, error) {
 		res, err := resolve.Resolve(n.def, p.Portgroup, p.VirtualPort)
 		if err != nil {
 			return nil, apierr.Wrap(err, apierr.InvalidXML, "%s", pctx)
+		}
+		if n.pool.Has(portKey(uuid, p.MAC)) {
+			continue // reserved for this domain (Reserve): its room is held
 		}
 		key := "dry-run/" + portKey(uuid, p.MAC)
 		if _, err := n.pool.Allocate(key, res.Exclusive); err != nil {

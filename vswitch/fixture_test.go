@@ -61,6 +61,7 @@ func (f *fixture) open(t testing.TB) *Switch {
 		ConfigDir:       f.configDir,
 		StateDir:        f.stateDir,
 		LibvirtStateDir: f.libvirt,
+		DrainFile:       filepath.Join(filepath.Dir(f.stateDir), "var", "drained"),
 		Plumber:         f.plumber,
 		Observer:        f.obs,
 		Logger:          slog.New(slog.NewTextHandler(testWriter{t}, nil)),

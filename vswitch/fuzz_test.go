@@ -36,7 +36,7 @@ func FuzzDomainEntryPoints(f *testing.F) {
 	os.MkdirAll(libvirt, 0o755)
 	sw, err := Open(Config{
 		ConfigDir: filepath.Join(root, "networks"), StateDir: stateDir, LibvirtStateDir: libvirt,
-		Plumber: p, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DrainFile: filepath.Join(root, "drained"), Plumber: p, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		f.Fatal(err)

@@ -212,6 +212,7 @@ func (s *Switch) recoverLocked() (changed, released []string, err error) {
 	fresh := make(map[string]*pool.Pool, len(s.nets))
 	for name, n := range s.nets {
 		fresh[name] = pool.New(name, n.def.Devices)
+		s.applyHealth(name, fresh[name])
 	}
 	for i := range scan {
 		r := &scan[i]
@@ -242,6 +243,13 @@ func (s *Switch) recoverLocked() (changed, released []string, err error) {
 			}
 		}
 	}
+	hasState := make(map[string]bool, len(scan))
+	for i := range scan {
+		if scan[i].readErr != nil || scan[i].live {
+			hasState[scan[i].uuid] = true
+		}
+	}
+	problems = append(problems, s.claimReservationsLocked(fresh, hasState)...)
 	for name, n := range s.nets {
 		if !sameCounts(n.pool, fresh[name]) {
 			changed = append(changed, name)

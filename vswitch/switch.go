@@ -58,6 +58,7 @@ type Config struct {
 	Observer        Observer      // nil: nobody listens
 	Logger          *slog.Logger  // nil: slog.Default()
 	PendingGrace    time.Duration // 0: DefaultPendingGrace
+	DrainFile       string        // drained pool devices; "": DefaultDrainFile
 }
 
 // Switch is the daemon's state. Create it with Open.
@@ -80,6 +81,14 @@ type Switch struct {
 
 	pendMu  sync.Mutex
 	pending map[string]time.Time // UUID → when this daemon prepared it
+
+	// Uplink health (health.go).
+	health    sync.Mutex
+	down      map[string]bool            // host device → carrier down
+	drained   map[string]map[string]bool // network → drained devices (the drain file)
+	drainFile string
+
+	resv reservations // reserve.go
 }
 
 type network struct {
@@ -109,6 +118,9 @@ func Open(cfg Config) (*Switch, error) {
 	if cfg.PendingGrace <= 0 {
 		cfg.PendingGrace = DefaultPendingGrace
 	}
+	if cfg.DrainFile == "" {
+		cfg.DrainFile = DefaultDrainFile
+	}
 	st, err := statedir.Open(cfg.StateDir)
 	if err != nil {
 		return nil, err
@@ -123,7 +135,13 @@ func Open(cfg Config) (*Switch, error) {
 		grace:      cfg.PendingGrace,
 		nets:       map[string]*network{},
 		pending:    map[string]time.Time{},
+		down:       map[string]bool{},
+		drainFile:  cfg.DrainFile,
 	}
+	if s.drained, err = readDrained(cfg.DrainFile); err != nil {
+		s.log.Error("reading the drained devices", "err", err)
+	}
+	s.loadReservations()
 	s.defs.Lock()
 	changed, err := s.loadLocked()
 	s.defs.Unlock()
@@ -141,6 +159,7 @@ type NetworkInfo struct {
 	Portgroups       []string
 	Connections      uint
 	Devices          []pool.DeviceCount // pool order; nil for host-bridge networks
+	Free             uint               // usable devices with no connection (what exclusive requests can get)
 }
 
 func (n *network) info() NetworkInfo {
@@ -156,6 +175,7 @@ func (n *network) info() NetworkInfo {
 		Portgroups:  pgs,
 		Connections: n.pool.Connections(),
 		Devices:     n.pool.Devices(),
+		Free:        n.pool.Free(),
 	}
 }
 
@@ -264,6 +284,7 @@ func (s *Switch) defineLocked(n *netdef.Network, save bool) (NetworkInfo, error)
 			}
 		}
 		nw := &network{def: n, pool: pool.New(n.Name, n.Devices)}
+		s.applyHealth(n.Name, nw.pool)
 		s.nets[n.Name] = nw
 		return nw.info(), nil
 	}
@@ -284,6 +305,7 @@ func (s *Switch) defineLocked(n *netdef.Network, save bool) (NetworkInfo, error)
 	if err := old.pool.SetDevices(n.Devices); err != nil {
 		return NetworkInfo{}, err
 	}
+	s.applyHealth(n.Name, old.pool) // devices new to the pool
 	if save || assigned {
 		if err := s.store.Save(n); err != nil {
 			// The devices that went had no connections, so going back
