@@ -15,8 +15,11 @@ build:
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/virtswitch-hook ./hookbin
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/virtswitchctl ./virtswitchctl
 
-# -race needs cgo.
+# -race needs cgo. promtool (Debian's prometheus package) checks the
+# metrics exposition; installed here when missing (tests run as root).
 test:
+	@command -v promtool >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 lint:

@@ -44,6 +44,9 @@ func rootCalls(g *guest) []call {
 		{busapi.RootPath, m + "ReconnectDomain", []string{"string:" + g.formB}},
 		{busapi.RootPath, m + "RewriteIncoming", []string{"string:" + g.formA}},
 		{busapi.RootPath, m + "Reload", nil},
+		{busapi.RootPath, m + "Reserve", []string{"string:" + g.formB, "uint32:60"}},
+		{busapi.RootPath, m + "CancelReservation", []string{"string:" + strings.Repeat("0", 32)}},
+		{busapi.RootPath, m + "DrainDevice", []string{"string:red-pass", "string:eth20", "boolean:true"}},
 	}
 }
 

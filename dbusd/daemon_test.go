@@ -211,7 +211,7 @@ func TestIntrospection(t *testing.T) {
 		}
 	}
 	root := busctl("introspect", busapi.BusName, busapi.RootPath)
-	for _, m := range managerMethods {
+	for _, m := range append(managerMethods, schedMethods...) {
 		if !strings.Contains(root, "."+m.name+" ") {
 			t.Errorf("root introspection lacks %s:\n%s", m.name, root)
 		}

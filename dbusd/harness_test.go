@@ -32,6 +32,7 @@ type env struct {
 	ns                           *testenv.NetNS
 	bus                          *testenv.Bus
 	configDir, stateDir, libvirt string
+	drainFile                    string
 	d                            *testenv.Daemon
 }
 
@@ -44,6 +45,7 @@ func newEnv(t testing.TB, opt testenv.BusOptions) *env {
 	e.configDir = filepath.Join(root, "networks")
 	e.stateDir = filepath.Join(root, "state")
 	e.libvirt = filepath.Join(root, "libvirt")
+	e.drainFile = filepath.Join(root, "lib", "drained")
 	os.MkdirAll(e.libvirt, 0o755)
 	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", e.bus.Address)
 	return e
@@ -53,7 +55,7 @@ func newEnv(t testing.TB, opt testenv.BusOptions) *env {
 func (e *env) start(t testing.TB, extra ...string) *testenv.Daemon {
 	t.Helper()
 	args := append([]string{"--config-dir", e.configDir, "--state-dir", e.stateDir,
-		"--libvirt-state-dir", e.libvirt, "--netns", e.ns.Path}, extra...)
+		"--libvirt-state-dir", e.libvirt, "--netns", e.ns.Path, "--drain-file", e.drainFile}, extra...)
 	d, err := startDaemon(t, e.bus, args...)
 	if err != nil {
 		t.Fatal(err)

@@ -89,7 +89,7 @@ type introspector func() string
 func (f introspector) Introspect() (string, *dbus.Error) { return f(), nil }
 
 func managerInterface() introspect.Interface {
-	return introspect.Interface{Name: busapi.ManagerInterface, Methods: introspectMethods(managerMethods), Signals: managerSignals}
+	return introspect.Interface{Name: busapi.ManagerInterface, Methods: introspectMethods(append(managerMethods[:len(managerMethods):len(managerMethods)], schedMethods...)), Signals: managerSignals}
 }
 
 func networkInterface() introspect.Interface {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/virtswitch/virtswitch/busapi"
 	"github.com/virtswitch/virtswitch/libvirtconn"
+	"github.com/virtswitch/virtswitch/metrics"
 	"github.com/virtswitch/virtswitch/netdef"
 	"github.com/virtswitch/virtswitch/plumb"
 	"github.com/virtswitch/virtswitch/vswitch"
@@ -37,6 +38,7 @@ var version = "0.1.0"
 
 type options struct {
 	configDir, stateDir, libvirtDir, netns string
+	drainFile, metricsAddr                 string
 	interval                               time.Duration
 	libvirtSockets, libvirtURI             string
 	adopt                                  bool
@@ -55,6 +57,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		"libvirt's RPC socket `paths`, comma-separated, tried in order (virtqemud, then libvirtd); none: do not follow libvirt")
 	fs.StringVar(&o.libvirtURI, "libvirt-uri", libvirtconn.DefaultURI, "the libvirt `URI` opened on that socket")
 	fs.BoolVar(&o.adopt, "adopt", true, "redefine persistent Form A domains naming our networks in Form B (--adopt=false: off)")
+	fs.StringVar(&o.drainFile, "drain-file", vswitch.DefaultDrainFile, "where drained pool devices are kept (`file`; survives reboots)")
+	fs.StringVar(&o.metricsAddr, "metrics-address", "", "serve Prometheus metrics at http://`addr`/metrics (e.g. 127.0.0.1:9469; default off)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -108,11 +112,21 @@ func serve(o options, log *slog.Logger) error {
 		Plumber:         plumber,
 		Observer:        srv,
 		Logger:          log,
+		DrainFile:       o.drainFile,
 	})
 	if err != nil {
 		return err
 	}
+	defer sw.Close()
 	srv.sw = sw
+	srv.metrics = metrics.New(sw)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Carrier first: the pools must know which devices are down before
+	// the first prepare.
+	if err := sw.FollowCarrier(ctx); err != nil {
+		log.Warn("not following pool devices' carrier", "err", err)
+	}
 	// Problems with single domains are logged; the daemon still serves.
 	t0 := time.Now()
 	if err := sw.Recover(); err != nil {
@@ -122,9 +136,15 @@ func serve(o options, log *slog.Logger) error {
 	if err := srv.export(); err != nil {
 		return fmt.Errorf("exporting objects: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	go srv.refresh(ctx)
+	if o.metricsAddr != "" {
+		addr, stop, err := srv.metrics.Serve(o.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		defer stop()
+		log.Info("serving metrics", "url", "http://"+addr+"/metrics")
+	}
 
 	reply, err := conn.RequestName(busapi.BusName, dbus.NameFlagDoNotQueue)
 	if err != nil {

@@ -7,12 +7,14 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/godbus/dbus/v5/prop"
 
 	"github.com/virtswitch/virtswitch/apierr"
 	"github.com/virtswitch/virtswitch/busapi"
+	"github.com/virtswitch/virtswitch/metrics"
 	"github.com/virtswitch/virtswitch/statedir"
 	"github.com/virtswitch/virtswitch/vswitch"
 	"github.com/virtswitch/virtswitch/xmlrewrite"
@@ -34,6 +36,7 @@ type server struct {
 	version string
 
 	rootProps *prop.Properties
+	metrics   *metrics.Metrics // set in serve, before export
 
 	objMu sync.Mutex
 	nets  map[string]*netObject // exported network objects by name
@@ -175,7 +178,9 @@ func (s *server) managerTable() map[string]any {
 			if err := s.guard("PrepareDomain", true, sender, "domainXML", doc); err != nil {
 				return "", err
 			}
+			t0 := time.Now()
 			st, err := s.sw.Prepare([]byte(doc))
+			s.metrics.ObservePrepare(time.Since(t0), err)
 			return string(st), dbusError(err)
 		},
 		"ReleaseDomain": func(sender dbus.Sender, uuid string) *dbus.Error {
@@ -185,13 +190,17 @@ func (s *server) managerTable() map[string]any {
 			if err := checkUUID("ReleaseDomain", uuid); err != nil {
 				return err
 			}
-			return dbusError(s.sw.Release(uuid))
+			t0 := time.Now()
+			err := s.sw.Release(uuid)
+			s.metrics.ObserveRelease(time.Since(t0))
+			return dbusError(err)
 		},
 		"ReconnectDomain": func(sender dbus.Sender, doc string) (string, *dbus.Error) {
 			if err := s.guard("ReconnectDomain", true, sender, "domainXML", doc); err != nil {
 				return "", err
 			}
 			st, err := s.sw.Reconnect([]byte(doc))
+			s.metrics.Failed("reconnect", err)
 			return string(st), dbusError(err)
 		},
 		"RewriteIncoming": func(sender dbus.Sender, doc string) (string, *dbus.Error) {
@@ -242,7 +251,11 @@ func (s *server) managerTable() map[string]any {
 // export puts the Manager and every network on the bus.
 func (s *server) export() error {
 	root := dbus.ObjectPath(busapi.RootPath)
-	if err := s.conn.ExportMethodTable(s.managerTable(), root, busapi.ManagerInterface); err != nil {
+	table := s.managerTable()
+	for k, v := range s.schedTable() {
+		table[k] = v
+	}
+	if err := s.conn.ExportMethodTable(table, root, busapi.ManagerInterface); err != nil {
 		return err
 	}
 	p, err := prop.Export(s.conn, root, prop.Map{
@@ -315,7 +328,7 @@ func networkValues(info vswitch.NetworkInfo) map[string]any {
 	if pgs == nil {
 		pgs = []string{}
 	}
-	return map[string]any{
+	vals := map[string]any{
 		"Name":        info.Name,
 		"UUID":        info.UUID,
 		"Mode":        info.Mode,
@@ -324,6 +337,10 @@ func networkValues(info vswitch.NetworkInfo) map[string]any {
 		"Connections": uint32(info.Connections),
 		"Devices":     devs,
 	}
+	for k, v := range healthValues(info) {
+		vals[k] = v
+	}
+	return vals
 }
 
 func (s *server) exportNetwork(info vswitch.NetworkInfo) (*netObject, error) {

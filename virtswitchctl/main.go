@@ -58,9 +58,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	err := v.run(args[1:], stdin, stdout)
 	var ue usageError
+	var se silentError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &se):
+		return 1 // the output already says why
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "virtswitchctl %s: %s\nusage: virtswitchctl %s %s\n", args[0], ue.msg, args[0], v.args)
 		return 2

@@ -131,9 +131,13 @@ func netProps(c *busapi.Client, path dbus.ObjectPath) (map[string]dbus.Variant, 
 	return m, err
 }
 
-type deviceCount struct {
+// deviceState is one element of the DeviceStates property, a(subbb).
+type deviceState struct {
 	Device      string
 	Connections uint32
+	Exclusive   bool
+	Carrier     bool
+	Drained     bool
 }
 
 func netList(args []string, _ io.Reader, stdout io.Writer) error {
@@ -202,10 +206,10 @@ func netInfo(args []string, _ io.Reader, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		var devs []deviceCount
-		if v, ok := m["Devices"]; ok {
+		var devs []deviceState
+		if v, ok := m["DeviceStates"]; ok {
 			if err := dbus.Store([]any{v.Value()}, &devs); err != nil {
-				return fmt.Errorf("network '%s': unexpected Devices property: %v", name, err)
+				return fmt.Errorf("network '%s': unexpected DeviceStates property: %v", name, err)
 			}
 		}
 		var pgs []string
@@ -223,6 +227,9 @@ func netInfo(args []string, _ io.Reader, stdout io.Writer) error {
 			fmt.Fprintf(tw, "Portgroups:\t%s\n", strings.Join(pgs, ", "))
 		}
 		fmt.Fprintf(tw, "Connections:\t%v\n", m["Connections"].Value())
+		if len(devs) > 0 {
+			fmt.Fprintf(tw, "Free devices:\t%v\n", m["FreeDevices"].Value())
+		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
@@ -232,9 +239,19 @@ func netInfo(args []string, _ io.Reader, stdout io.Writer) error {
 		fmt.Fprintln(stdout)
 		rows := make([][]any, len(devs))
 		for i, d := range devs {
-			rows[i] = []any{d.Device, d.Connections}
+			carrier, drained, held := "up", "no", ""
+			if !d.Carrier {
+				carrier = "down"
+			}
+			if d.Drained {
+				drained = "yes"
+			}
+			if d.Exclusive {
+				held = " (exclusive)"
+			}
+			rows[i] = []any{d.Device, fmt.Sprint(d.Connections, held), carrier, drained}
 		}
-		return writeTable(stdout, []string{"Device", "Connections"}, rows)
+		return writeTable(stdout, []string{"Device", "Connections", "Carrier", "Drained"}, rows)
 	})
 }
 

@@ -60,7 +60,7 @@ func TestOnlineVerbs(t *testing.T) {
 
 	if _, err := testenv.StartDaemon(t, bus, testenv.DaemonOptions{Binary: bin, Args: []string{
 		"--config-dir", configDir, "--state-dir", filepath.Join(dir, "state"),
-		"--libvirt-state-dir", filepath.Join(dir, "libvirt"), "--netns", ns.Path}}); err != nil {
+		"--libvirt-state-dir", filepath.Join(dir, "libvirt"), "--netns", ns.Path, "--drain-file", filepath.Join(dir, "drained")}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -106,14 +106,14 @@ func TestOnlineVerbs(t *testing.T) {
 
 	code, out, _ = ctl(t, "", "net-info", "red-vepa")
 	for _, re := range []string{`(?m)^Name: +red-vepa$`, `(?m)^UUID: +[0-9a-f-]{36}$`, `(?m)^Mode: +vepa$`,
-		`(?m)^Portgroups: +accounting, engineering$`, `(?m)^Connections: +1$`, `(?m)^ Device +Connections$`,
-		`(?m)^ eth10 +1$`, `(?m)^ eth11 +0$`} {
+		`(?m)^Portgroups: +accounting, engineering$`, `(?m)^Connections: +1$`, `(?m)^Free devices: +1$`, `(?m)^ Device +Connections +Carrier +Drained$`,
+		`(?m)^ eth10 +1 +up +no$`, `(?m)^ eth11 +0 +up +no$`} {
 		if code != 0 || !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("net-info lacks %s:\n%s", re, out)
 		}
 	}
 	// The device table's columns line up with its header.
-	if h, r := regexp.MustCompile(`(?m)^ Device +Connections$`).FindString(out), regexp.MustCompile(`(?m)^ eth10 +1$`).FindString(out); strings.Index(h, "Connections") != len(r)-1 {
+	if h, r := regexp.MustCompile(`(?m)^ Device +Connections +Carrier +Drained$`).FindString(out), regexp.MustCompile(`(?m)^ eth10 +1 +up +no$`).FindString(out); strings.Index(h, "Carrier") != strings.Index(r, " up")+1 || strings.Index(h, "Drained") != strings.Index(r, " no")+1 {
 		t.Errorf("net-info device table not aligned:\n%s", out)
 	}
 	if code, out, _ := ctl(t, "", "net-info", "red-bridge"); code != 0 || !regexp.MustCompile(`(?m)^Bridge: +br0$`).MatchString(out) || strings.Contains(out, "Device") {
