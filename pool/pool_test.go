@@ -367,7 +367,7 @@ func TestDuplicateDevicesIgnored(t *testing.T) {
 type model struct {
 	conns  []uint
 	held   []bool
-	bad    []bool // down or drained (nil: none)
+	bad    []bool            // down or drained (nil: none)
 	allocs map[string][2]int // key → dev, exclusive
 }
 
