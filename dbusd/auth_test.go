@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os/exec"
 	"reflect"
@@ -202,16 +201,10 @@ func TestBadInputOverBus(t *testing.T) {
 			cs := counts(t, c)
 			var out string
 			err := c.Call(tc.method, []any{&out}, tc.arg)
-			var name, msg string
-			var re *busapi.RemoteError
-			switch {
-			case err == nil:
+			if err == nil {
 				t.Fatalf("%s succeeded", tc.method)
-			case apierr.KindOf(err) != "":
-				name, msg = string(apierr.KindOf(err)), err.Error()
-			case errors.As(err, &re):
-				name, msg = re.Name, re.Msg
 			}
+			name, msg := errorName(err)
 			if name != tc.want || !strings.Contains(msg, tc.says) || strings.Contains(msg, "\n") {
 				t.Errorf("error %s %q, want %s mentioning %q", name, msg, tc.want, tc.says)
 			}

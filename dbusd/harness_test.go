@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/virtswitch/virtswitch/apierr"
 	"github.com/virtswitch/virtswitch/busapi"
 	"github.com/virtswitch/virtswitch/testenv"
 )
@@ -176,4 +178,20 @@ func devices(t testing.TB, c *busapi.Client, path dbus.ObjectPath) []deviceCount
 		t.Fatalf("Devices %v: %v", v, err)
 	}
 	return out
+}
+
+// errorName is the D-Bus error name (our kind, or the bus's name) and the
+// message of a failed call.
+func errorName(err error) (name, msg string) {
+	var re *busapi.RemoteError
+	switch {
+	case err == nil:
+	case apierr.KindOf(err) != "":
+		name, msg = string(apierr.KindOf(err)), err.Error()
+	case errors.As(err, &re):
+		name, msg = re.Name, re.Msg
+	default:
+		name, msg = "?", err.Error()
+	}
+	return name, msg
 }

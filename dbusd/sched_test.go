@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -177,16 +176,10 @@ func TestSchedulerFlowOverBus(t *testing.T) {
 			before := counts(t, c)
 			drained, _ := os.ReadFile(e.drainFile)
 			err := c.Call(tc.method, nil, tc.args...)
-			var name, msg string
-			var re *busapi.RemoteError
-			switch {
-			case err == nil:
+			if err == nil {
 				t.Fatalf("%s succeeded", tc.method)
-			case apierr.KindOf(err) != "":
-				name, msg = string(apierr.KindOf(err)), err.Error()
-			case errors.As(err, &re):
-				name, msg = re.Name, re.Msg
 			}
+			name, msg := errorName(err)
 			if name != tc.want || !strings.Contains(msg, tc.says) || strings.Contains(msg, "\n") {
 				t.Errorf("error %s %q, want %s mentioning %q", name, msg, tc.want, tc.says)
 			}

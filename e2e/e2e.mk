@@ -3,9 +3,14 @@
 # The .deb/.rpm install-and-remove test (packaging/packaging.mk) is part of
 # it: both use the system bus, libvirt's hook dir and /etc/virtswitch, so
 # they run one after the other, never at once.
-.PHONY: e2e e2e-libvirt
+.PHONY: e2e e2e-libvirt e2e-metrics
 e2e: e2e-libvirt
+	$(MAKE) e2e-metrics
 	$(MAKE) package-test
+
+# Debian's Prometheus scrapes virtswitchd on loopback (issue 14).
+e2e-metrics:
+	bash e2e/metrics.sh
 
 e2e-libvirt:
 	bash e2e/run.sh

@@ -6,7 +6,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
@@ -26,30 +25,14 @@ func init() {
 // migration.
 const defaultTTL = 300
 
-// readDoc reads FILE, or standard input for "-" (or no argument where
-// allowed).
-func readDoc(file string, stdin io.Reader, what string) ([]byte, error) {
-	var data []byte
-	var err error
-	if file == "-" {
-		data, err = io.ReadAll(stdin)
-	} else {
-		data, err = os.ReadFile(file)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %v", what, err)
-	}
-	return data, nil
-}
-
 type portCheck struct {
 	MAC, Network, Portgroup, Device string
 	Fits                            bool
 	Error, Message                  string
 }
 
-// errDoesNotFit makes domain-check exit 1 after printing its table, with
-// no further message.
+// silentError makes a verb exit 1 with no further message (domain-check:
+// its table already says why).
 type silentError struct{ msg string }
 
 func (e silentError) Error() string { return e.msg }
@@ -63,7 +46,7 @@ func domainCheck(args []string, stdin io.Reader, stdout io.Writer) error {
 		}
 		file = f
 	}
-	doc, err := readDoc(file, stdin, "the domain XML")
+	doc, err := readDomain(file, stdin)
 	if err != nil {
 		return err
 	}
@@ -131,7 +114,7 @@ func domainReserve(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	doc, err := readDoc(file, stdin, "the domain XML")
+	doc, err := readDomain(file, stdin)
 	if err != nil {
 		return err
 	}
