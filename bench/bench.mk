@@ -5,6 +5,7 @@
 #   make bench                       hook latency, RSS, recovery (10,000 live guests), pool
 #   make bench BENCH_ITER=500 BENCH_RUNS=5 BENCH_LIVE=10000
 #   make bench-e2e                   virsh start+destroy, virtswitch vs libvirt (libvirt as make e2e installs it)
+#   make bench-adopt                 adoption window: define → Form B, p50/p99 over BENCH_ITER defines (issue 15)
 #   make torture                     kill -9 storms, TRIALS=10 by default
 #   make torture TRIALS=100
 GO         ?= go
@@ -14,13 +15,16 @@ BENCH_LIVE ?= 10000
 TRIALS     ?= 10
 VIRSH_ITER ?= 20
 
-.PHONY: bench bench-daemon bench-pool bench-e2e torture
+.PHONY: bench bench-daemon bench-pool bench-e2e bench-adopt torture
 
 bench: bench-daemon bench-pool
 
 bench-daemon:
 	BENCH_ITER=$(BENCH_ITER) BENCH_RUNS=$(BENCH_RUNS) BENCH_LIVE=$(BENCH_LIVE) \
 	  CGO_ENABLED=0 $(GO) test -tags bench -count=1 -run '^$$' -bench 'Daemon' -benchtime 1x -timeout 4h ./bench/
+
+bench-adopt:
+	BENCH_ITER=$(BENCH_ITER) CGO_ENABLED=0 $(GO) test -tags bench -count=1 -run '^$$' -bench 'AdoptionWindow' -benchtime 1x -timeout 1h -v ./bench/
 
 bench-pool:
 	$(GO) test -run '^$$' -bench . -benchtime 0.5s -count 5 ./pool/
