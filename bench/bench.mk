@@ -2,7 +2,8 @@
 # of `make test`: they take minutes to hours, need root and load the machine.
 # Included from the Makefile; standalone: make -f bench/bench.mk bench
 #
-#   make bench                       hook latency, RSS, recovery (10,000 live guests), pool
+#   make bench                       hook latency, RSS, recovery (10,000 live guests), pool,
+#                                    scheduler figures (bench-sched)
 #   make bench BENCH_ITER=500 BENCH_RUNS=5 BENCH_LIVE=10000
 #   make bench-e2e                   virsh start+destroy, virtswitch vs libvirt (libvirt as make e2e installs it)
 #   make bench-adopt                 adoption window: define → Form B, p50/p99 over BENCH_ITER defines (issue 15)
@@ -15,13 +16,19 @@ BENCH_LIVE ?= 10000
 TRIALS     ?= 10
 VIRSH_ITER ?= 20
 
-.PHONY: bench bench-daemon bench-pool bench-e2e bench-adopt torture
+.PHONY: bench bench-daemon bench-sched bench-pool bench-e2e bench-adopt torture
 
-bench: bench-daemon bench-pool
+bench: bench-daemon bench-sched bench-pool
 
 bench-daemon:
 	BENCH_ITER=$(BENCH_ITER) BENCH_RUNS=$(BENCH_RUNS) BENCH_LIVE=$(BENCH_LIVE) \
-	  CGO_ENABLED=0 $(GO) test -tags bench -count=1 -run '^$$' -bench 'Daemon' -benchtime 1x -timeout 4h ./bench/
+	  CGO_ENABLED=0 $(GO) test -tags bench -count=1 -run '^$$' -bench 'Daemon$$' -benchtime 1x -timeout 4h ./bench/
+
+# Issue 14: start storm vs the bash hook; CheckDomain, Reserve and a
+# /metrics scrape with BENCH_LIVE running guests.
+bench-sched:
+	BENCH_ITER=$(BENCH_ITER) BENCH_RUNS=$(BENCH_RUNS) BENCH_LIVE=$(BENCH_LIVE) \
+	  CGO_ENABLED=0 $(GO) test -tags bench -count=1 -run '^$$' -bench 'DaemonScheduler' -benchtime 1x -timeout 4h ./bench/
 
 bench-adopt:
 	BENCH_ITER=$(BENCH_ITER) CGO_ENABLED=0 $(GO) test -tags bench -count=1 -run '^$$' -bench 'AdoptionWindow' -benchtime 1x -timeout 1h -v ./bench/
