@@ -251,6 +251,30 @@ func TestHealthPropertiesOverBus(t *testing.T) {
 	if b, _ := os.ReadFile(e.drainFile); string(b) != "red-pass eth23\n" {
 		t.Fatalf("drain file %q", b)
 	}
+	// The daemon follows carrier from netlink: the "cable" of eth24 (its
+	// veth peer) goes down, then up again.
+	h := e.ns.Handle()
+	if err := h.LinkSetDown(e.ns.Link(t, "wire24")); err != nil {
+		t.Fatal(err)
+	}
+	waitState := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(states(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("DeviceStates never showed %s: %s", want, states())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitState("[eth24 0 false false false]")
+	if v := property(t, c, path, "FreeDevices").(uint32); v != 6 {
+		t.Fatalf("FreeDevices = %d with eth23 drained and eth24 down, want 6", v)
+	}
+	if err := h.LinkSetUp(e.ns.Link(t, "wire24")); err != nil {
+		t.Fatal(err)
+	}
+	waitState("[eth24 0 false true false]")
 }
 
 // promtool is Debian's prometheus package's checker.

@@ -33,37 +33,88 @@ const DefaultDrainFile = "/var/lib/virtswitch/drained"
 // FollowCarrier reads every link's carrier and then follows rtnetlink
 // events until ctx ends. It returns once the current state is applied, so
 // a caller that starts it before serving never hands out a device whose
-// carrier is already known to be down.
+// carrier is already known to be down. Events only note the new state (a
+// map write): a worker applies it to the pools, so a long recovery holding
+// the definitions lock never stalls the netlink socket.
 func (s *Switch) FollowCarrier(ctx context.Context) error {
-	return s.plumb.WatchCarrier(ctx, s.SetCarrier)
+	wake := make(chan struct{}, 1)
+	if err := s.plumb.WatchCarrier(ctx, func(dev string, down bool) {
+		if s.noteCarrier(dev, down) {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	s.applyCarrier()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-wake:
+				s.applyCarrier()
+			}
+		}
+	}()
+	return nil
 }
 
 // SetCarrier records dev's carrier (down = no carrier) and applies it to
-// every pool that has dev.
+// every pool that has dev before it returns.
 func (s *Switch) SetCarrier(dev string, down bool) {
+	if s.noteCarrier(dev, down) {
+		s.applyCarrier()
+	}
+}
+
+// noteCarrier records dev's carrier and queues it for applyCarrier; it
+// reports whether anything changed.
+func (s *Switch) noteCarrier(dev string, down bool) bool {
 	s.health.Lock()
-	was := s.down[dev]
-	if was == down {
-		s.health.Unlock()
-		return
+	defer s.health.Unlock()
+	if s.down[dev] == down {
+		return false
 	}
 	if down {
 		s.down[dev] = true
 	} else {
 		delete(s.down, dev)
 	}
-	s.health.Unlock()
+	if s.carrierQueue == nil {
+		s.carrierQueue = map[string]bool{}
+	}
+	s.carrierQueue[dev] = true
+	return true
+}
+
+// applyCarrier gives the pools the current carrier of every queued device.
+func (s *Switch) applyCarrier() {
 	s.defs.RLock()
+	s.health.Lock()
+	queue := s.carrierQueue
+	s.carrierQueue = nil
+	state := make(map[string]bool, len(queue))
+	for dev := range queue {
+		state[dev] = s.down[dev]
+	}
+	s.health.Unlock()
 	var changed []string
-	for name, n := range s.nets {
-		if n.pool.SetDown(dev, down) {
-			changed = append(changed, name)
+	for dev, down := range state {
+		var nets []string
+		for name, n := range s.nets {
+			if n.pool.SetDown(dev, down) {
+				nets = append(nets, name)
+			}
+		}
+		if len(nets) > 0 {
+			s.log.Info("pool device carrier", "device", dev, "down", down, "networks", strings.Join(nets, ","))
+			changed = append(changed, nets...)
 		}
 	}
 	s.defs.RUnlock()
-	if len(changed) > 0 {
-		s.log.Info("pool device carrier", "device", dev, "down", down, "networks", strings.Join(changed, ","))
-	}
 	s.networksChanged(changed)
 }
 

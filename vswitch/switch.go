@@ -83,10 +83,11 @@ type Switch struct {
 	pending map[string]time.Time // UUID → when this daemon prepared it
 
 	// Uplink health (health.go).
-	health    sync.Mutex
-	down      map[string]bool            // host device → carrier down
-	drained   map[string]map[string]bool // network → drained devices (the drain file)
-	drainFile string
+	health       sync.Mutex
+	down         map[string]bool            // host device → carrier down
+	carrierQueue map[string]bool            // devices whose carrier the pools have not seen yet
+	drained      map[string]map[string]bool // network → drained devices (the drain file)
+	drainFile    string
 
 	resv reservations // reserve.go
 }
