@@ -304,6 +304,20 @@ case_adoption() {
     check_contains "error names the network" "$out" "virtswitch network '$PREFIX-vepa'"
     check_contains "error says transient domains are not adopted" "$out" "transient domain is never adopted"
     check_eq "connections untouched" "$(connections "$PREFIX-vepa")" 0
+
+    # The race-free commands, against this libvirtd.
+    check "virtswitchctl create of the transient Form A guest" vctl create "$WORK/$g2.xml"
+    check_eq "it runs" "$(domstate "$g2")" running
+    check "QEMU holds its macvtap" qemu_holds_macvtap "$(qemu_pid "$g2")" "$(mac_target 52:54:00:e2:e0:16)"
+    check_eq "virtswitchctl dumpxml gives its Form A" "$(vctl dumpxml "$g2" | grep -c "<source network='$PREFIX-vepa'/>")" 1
+    virsh_ destroy "$g2" >/dev/null
+    local g3=$PREFIX-g6d
+    form_a "$g3" 52:54:00:e2:e0:26 "$PREFIX-vepa" >"$WORK/$g3.xml"
+    check "virtswitchctl define" vctl define "$WORK/$g3.xml"
+    check "libvirt holds Form B at once" inactive_is_form_b "$g3" "$(mac_target 52:54:00:e2:e0:26)"
+    check "it starts" virsh_ start "$g3"
+    virsh_ destroy "$g3" >/dev/null
+    check_eq "connections after destroy" "$(connections "$PREFIX-vepa")" 0
     case_end
 }
 
@@ -322,7 +336,7 @@ case_adoption_off_and_restarts() {
     check "virsh start fails" test "$rc" -ne 0
     check_contains "error names the network" "$out" "virtswitch network '$PREFIX-vepa'"
     check_contains "error names adoption off" "$out" "adoption is off"
-    check_contains "error tells how to convert" "$out" "virtswitchctl domain-encode"
+    check_contains "error tells how to redefine it" "$out" "virtswitchctl define $g.xml"
 
     stop_pid "$VSWD_PID" virtswitchd
     start_vswd

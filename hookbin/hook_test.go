@@ -162,7 +162,7 @@ func TestFormARefusedWithConversionHint(t *testing.T) {
 		if r.code == 0 || r.stdout != "" {
 			t.Errorf("%s: exit %d, stdout %q; want a failure and no stdout", name, r.code, r.stdout)
 		}
-		for _, want := range []string{"virtswitch: ", "red-network", "de:ad:be:ef:ca:fe", "virtswitchctl domain-encode", "virsh dumpxml --inactive g2",
+		for _, want := range []string{"virtswitch: ", "red-network", "de:ad:be:ef:ca:fe", "virtswitchctl define g2.xml", "virsh dumpxml --inactive g2", "virtswitchctl create FILE",
 			"start it again", "adoption is off", "--adopt=false", "transient domain is never adopted"} {
 			if !strings.Contains(r.stderr, want) {
 				t.Errorf("%s: stderr %q lacks %q", name, r.stderr, want)

@@ -150,8 +150,8 @@ func (h *hook) prepare() int {
 				h.errorf("%s names virtswitch network '%s' in portable form (type='network'), which libvirt cannot start. "+
 					"A persistent domain is redefined in Form B by virtswitchd right after its definition (adoption): "+
 					"if this start raced that, start it again. If adoption is off (virtswitchd --adopt=false) or virtswitchd "+
-					"was not running, convert it: virsh dumpxml --inactive %s | virtswitchctl domain-encode > %s.xml && virsh define %s.xml. "+
-					"A transient domain is never adopted: encode its XML with virtswitchctl domain-encode before virsh create",
+					"was not running, redefine it encoded: virsh dumpxml --inactive %s > %s.xml && virtswitchctl define %s.xml. "+
+					"A transient domain is never adopted: start it with virtswitchctl create FILE (or virtswitchctl domain-encode before virsh create)",
 					macPart(i.MAC), i.Network, h.domain, h.domain, h.domain)
 				return 1
 			})

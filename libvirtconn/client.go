@@ -205,16 +205,19 @@ func (c *Client) Lookup(nameOrUUID string) (Domain, error) {
 type XMLFlags struct {
 	Inactive   bool // the persistent (next boot) definition, not the live one
 	Migratable bool // what a migration's --xml should be based on
+	Secure     bool // include passwords (a redefinition must keep them)
 }
 
-// DomainXML returns a domain's XML, secure parts (passwords) included so a
-// redefinition keeps them.
+// DomainXML returns a domain's XML.
 func (c *Client) DomainXML(uuid string, f XMLFlags) ([]byte, error) {
 	u, ok := parseUUID(uuid)
 	if !ok {
 		return nil, apierr.New(apierr.InvalidXML, "'%s' is not a domain UUID", uuid)
 	}
-	flags := libvirt.DomainXMLSecure
+	var flags libvirt.DomainXMLFlags
+	if f.Secure {
+		flags |= libvirt.DomainXMLSecure
+	}
 	if f.Inactive {
 		flags |= libvirt.DomainXMLInactive
 	}
@@ -237,9 +240,10 @@ func (c *Client) DomainXML(uuid string, f XMLFlags) ([]byte, error) {
 }
 
 // InactiveXML is the persistent definition of a domain (what a define
-// replaces); for a running domain, its next boot's configuration.
+// replaces; passwords included); for a running domain, its next boot's
+// configuration.
 func (c *Client) InactiveXML(uuid string) ([]byte, error) {
-	return c.DomainXML(uuid, XMLFlags{Inactive: true})
+	return c.DomainXML(uuid, XMLFlags{Inactive: true, Secure: true})
 }
 
 // DefineXML defines (or redefines) a persistent domain. For a running
@@ -256,7 +260,7 @@ func (c *Client) DefineXML(doc []byte, validate bool) (Domain, error) {
 		return err
 	})
 	if err != nil {
-		return Domain{}, fmt.Errorf("libvirt refused the domain definition: %w", err)
+		return Domain{}, refused(err, "libvirt refused the domain definition")
 	}
 	return domainFrom(d), nil
 }
@@ -273,7 +277,7 @@ func (c *Client) CreateXML(doc []byte, validate bool) (Domain, error) {
 		return err
 	})
 	if err != nil {
-		return Domain{}, fmt.Errorf("libvirt refused to create the domain: %w", err)
+		return Domain{}, refused(err, "libvirt refused to create the domain")
 	}
 	return domainFrom(d), nil
 }
@@ -293,6 +297,16 @@ func (c *Client) NetworkDefined(name string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("asking libvirt about network '%s': %w", name, err)
+}
+
+// refused is libvirt's refusal of a document as one line (schema errors
+// span several), InvalidXML unless it was not libvirt answering.
+func refused(err error, what string) error {
+	var le libvirt.Error
+	if !errors.As(err, &le) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return apierr.Wrap(err, apierr.InvalidXML, "%s", what)
 }
 
 // IsNotFound tells whether err is libvirt's "no such domain".

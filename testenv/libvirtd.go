@@ -4,7 +4,10 @@ package testenv
 // runs as uid 65534 in session mode (qemu:///session) with every
 // directory under a temp dir, so it shares nothing with the host's
 // libvirtd or with other tests: no e2e lock needed. root may connect to
-// its socket.
+// its socket. One thing it does share: libvirt's hook dir is compiled in
+// (/etc/libvirt/hooks), so while `make e2e` has virtswitch's hook
+// installed, guests this libvirtd starts run it, as uid 65534 (the bus
+// policy refuses it every root method).
 
 import (
 	"fmt"
@@ -151,7 +154,8 @@ func (d *Libvirtd) Virsh(args ...string) (string, error) {
 
 // TCGDomainXML is a small domain for a private Libvirtd (type 'qemu': it
 // runs as nobody, without KVM) with ifaces (see FormAInterface) and a VNC
-// display with a password (a secure part a redefinition must keep).
+// display with a password (a secure part a redefinition must keep) that
+// listens nowhere: no TCP port to collide with the host's guests.
 func TCGDomainXML(name, uuid string, ifaces ...string) string {
 	return fmt.Sprintf(`<domain type='qemu'>
   <name>%s</name>
@@ -160,7 +164,7 @@ func TCGDomainXML(name, uuid string, ifaces ...string) string {
   <os><type arch='x86_64' machine='pc'>hvm</type></os>
   <devices>
 %s
-    <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1' passwd='s3cret'/>
+    <graphics type='vnc' passwd='s3cret'><listen type='none'/></graphics>
   </devices>
 </domain>
 `, name, uuid, strings.Join(ifaces, "\n"))
