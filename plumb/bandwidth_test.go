@@ -68,6 +68,12 @@ func TestSetBandwidth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The kernel's default queue length (tap 1000, macvtap 500): a
+			// macvtap sizes its ring of frames for the guest by it (0 drops
+			// them all), and HTB's default leaf queue is that long.
+			if q := f.ns.Link(t, target).Attrs().TxQLen; q < 500 {
+				t.Errorf("%s txqueuelen %d, want the kernel's default", kind, q)
+			}
 			if err := f.p.SetBandwidth(target, both); err != nil {
 				t.Fatal(err)
 			}

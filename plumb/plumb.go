@@ -246,10 +246,11 @@ func (p *Plumber) CreateMacvtap(name, lower, mode, mac string) (savedMAC string,
 		}
 	}
 
-	mv := &netlink.Macvtap{Macvlan: netlink.Macvlan{
-		LinkAttrs: netlink.LinkAttrs{Name: name, ParentIndex: low.Attrs().Index, HardwareAddr: hw},
-		Mode:      kmode,
-	}}
+	// TxQLen -1: leave the kernel's default (1000). A zero LinkAttrs would
+	// send txqueuelen 0, and a macvtap sizes the ring of frames waiting for
+	// the guest by it: with 0 every frame to the guest is dropped.
+	attrs := netlink.LinkAttrs{Name: name, ParentIndex: low.Attrs().Index, HardwareAddr: hw, TxQLen: -1}
+	mv := &netlink.Macvtap{Macvlan: netlink.Macvlan{LinkAttrs: attrs, Mode: kmode}}
 	if err := p.h.LinkAdd(mv); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			if cerr := p.checkFree(name, what); cerr != nil {

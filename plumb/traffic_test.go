@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,26 +35,36 @@ const (
 	guestAddr = "10.9.0.2"
 )
 
-func newRig(t testing.TB) *rig {
+func newRig(t testing.TB, kind string) *rig {
 	f := newFixture(t)
 	r := &rig{f: f, p: testenv.NewNetNS(t), g: testenv.NewNetNS(t)}
 	h := f.ns.Handle()
-	if err := f.p.CreateTap(target, "br0", guest, 0); err != nil {
-		t.Fatal(err)
-	}
-	f.ns.AddVeth(t, "hv0", "pv0")
-	if err := h.LinkSetMaster(f.ns.Link(t, "hv0"), f.ns.Link(t, "br0")); err != nil {
-		t.Fatal(err)
+	// The far end: a veth whose peer goes to P, on the bridge for a tap;
+	// for a macvtap it is the macvtap's lower device (a NIC and its wire).
+	far := "pv0"
+	if kind == "tap" {
+		if err := f.p.CreateTap(target, "br0", guest, 0); err != nil {
+			t.Fatal(err)
+		}
+		f.ns.AddVeth(t, "hv0", far)
+		if err := h.LinkSetMaster(f.ns.Link(t, "hv0"), f.ns.Link(t, "br0")); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		if _, err := f.p.CreateMacvtap(target, "eth0", "bridge", guest); err != nil {
+			t.Fatal(err)
+		}
+		far = "wire0"
 	}
 	pfd, err := os.Open(r.p.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pfd.Close()
-	if err := h.LinkSetNsFd(f.ns.Link(t, "pv0"), int(pfd.Fd())); err != nil {
+	if err := h.LinkSetNsFd(f.ns.Link(t, far), int(pfd.Fd())); err != nil {
 		t.Fatal(err)
 	}
-	address(t, r.p, "pv0", farAddr)
+	address(t, r.p, far, farAddr)
 
 	var gfd int
 	if err := r.g.Do(func() error {
@@ -66,16 +79,56 @@ func newRig(t testing.TB) *rig {
 	}
 	address(t, r.g, "g0", guestAddr)
 	var vfd int
-	if err := f.ns.Do(func() error {
-		var err error
-		vfd, err = openTap(target, unix.IFF_TAP|unix.IFF_NO_PI)
-		return err
-	}); err != nil {
+	if kind == "tap" {
+		err = f.ns.Do(func() error {
+			var err error
+			vfd, err = openTap(target, unix.IFF_TAP|unix.IFF_NO_PI)
+			return err
+		})
+	} else {
+		vfd, err = openMacvtap(t, f.ns, target)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	r.stop = relay(gfd, vfd)
 	t.Cleanup(r.stop)
 	return r
+}
+
+// openMacvtap opens the character device of macvtap name in ns, as QEMU
+// does, without the virtio-net header. Its device numbers are read from the
+// namespace's own sysfs (ip netns exec mounts it); the node is made in a
+// temporary directory.
+func openMacvtap(t testing.TB, ns *testenv.NetNS, name string) (int, error) {
+	ip := testenv.Tool(t, "ip", "iproute2")
+	out, err := exec.Command(ip, "netns", "exec", ns.Name, "sh", "-c", "cat /sys/class/net/"+name+"/macvtap/tap*/dev").Output()
+	if err != nil {
+		return -1, fmt.Errorf("reading the device numbers of %s: %v", name, err)
+	}
+	var major, minor uint32
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(out)), "%d:%d", &major, &minor); err != nil {
+		return -1, fmt.Errorf("device numbers of %s: %q", name, out)
+	}
+	node := filepath.Join(t.TempDir(), "tap")
+	if err := unix.Mknod(node, unix.S_IFCHR|0o600, int(unix.Mkdev(major, minor))); err != nil {
+		return -1, err
+	}
+	fd, err := unix.Open(node, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return -1, err
+	}
+	ifr, err := unix.NewIfreq("")
+	if err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI) // no IFF_VNET_HDR
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("TUNSETIFF on %s: %w", name, err)
+	}
+	return fd, nil
 }
 
 func mustMAC(s string) net.HardwareAddr {
@@ -227,7 +280,6 @@ func rate(t testing.TB, from, to *testenv.NetNS, toAddr string, warm, window tim
 	return float64(c1-c0) / t1.Sub(t0).Seconds()
 }
 
-
 const limitKiB = 8000
 
 // With average 8000 KiB/s each way the measured goodput is within ±10 %
@@ -238,53 +290,56 @@ func TestShapedTraffic(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real traffic: several seconds")
 	}
-	r := newRig(t)
-	warm, window := time.Second, 3*time.Second
-	in0 := rate(t, r.p, r.g, guestAddr, warm, window)
-	out0 := rate(t, r.g, r.p, farAddr, warm, window)
+	for _, kind := range []string{"tap", "macvtap"} {
+		t.Run(kind, func(t *testing.T) {
+			r := newRig(t, kind)
+			in0, out0, in1, out1 := measure(t, r)
+			want := float64(limitKiB * 1024)
+			t.Logf("%s unlimited: inbound %.0f KiB/s, outbound %.0f KiB/s; limited to %d KiB/s: inbound %.0f KiB/s (%+.1f %%), outbound %.0f KiB/s (%+.1f %%)",
+				kind, in0/1024, out0/1024, limitKiB, in1/1024, 100*(in1/want-1), out1/1024, 100*(out1/want-1))
+			for _, c := range []struct {
+				dir      string
+				free, at float64
+			}{{"inbound", in0, in1}, {"outbound", out0, out1}} {
+				if c.at < 0.9*want || c.at > 1.1*want {
+					t.Errorf("%s limited to %d KiB/s measured %.0f KiB/s: not within ±10 %%", c.dir, limitKiB, c.at/1024)
+				}
+				if c.free < 5*c.at {
+					t.Errorf("%s unlimited %.0f KiB/s is not 5× the limited %.0f KiB/s", c.dir, c.free/1024, c.at/1024)
+				}
+			}
+		})
+	}
+}
+
+// measure returns the goodput (bytes/s) inbound and outbound, unlimited,
+// then with 8000 KiB/s each way set on the guest link.
+func measure(t testing.TB, r *rig) (in0, out0, in1, out1 float64) {
+	warm, window := time.Second, 4*time.Second
+	in0 = rate(t, r.p, r.g, guestAddr, warm, window)
+	out0 = rate(t, r.g, r.p, farAddr, warm, window)
 	if err := r.f.p.SetBandwidth(target, &bandwidth.Bandwidth{
 		In:  &bandwidth.Rate{Average: limitKiB},
 		Out: &bandwidth.Rate{Average: limitKiB},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	in1 := rate(t, r.p, r.g, guestAddr, warm, window)
-	out1 := rate(t, r.g, r.p, farAddr, warm, window)
-	want := float64(limitKiB * 1024)
-	t.Logf("unlimited: inbound %.0f KiB/s, outbound %.0f KiB/s; limited to %d KiB/s: inbound %.0f KiB/s (%+.1f %%), outbound %.0f KiB/s (%+.1f %%)",
-		in0/1024, out0/1024, limitKiB, in1/1024, 100*(in1/want-1), out1/1024, 100*(out1/want-1))
-	for _, c := range []struct {
-		dir      string
-		free, at float64
-	}{{"inbound", in0, in1}, {"outbound", out0, out1}} {
-		if c.at < 0.9*want || c.at > 1.1*want {
-			t.Errorf("%s limited to %d KiB/s measured %.0f KiB/s: not within ±10 %%", c.dir, limitKiB, c.at/1024)
-		}
-		if c.free < 5*c.at {
-			t.Errorf("%s unlimited %.0f KiB/s is not 5× the limited %.0f KiB/s", c.dir, c.free/1024, c.at/1024)
-		}
-	}
+	in1 = rate(t, r.p, r.g, guestAddr, warm, window)
+	out1 = rate(t, r.g, r.p, farAddr, warm, window)
+	return
 }
 
 // BenchmarkShapedRate measures what TestShapedTraffic asserts, for
 // BENCHMARKS.md: TCP goodput through the tap, unlimited and limited to
 // 8000 KiB/s each way (run with -benchtime 1x; each run takes ~16 s).
 func BenchmarkShapedRate(b *testing.B) {
-	r := newRig(b)
-	warm, window := time.Second, 3*time.Second
-	var in0, out0, in1, out1 float64
-	in0 = rate(b, r.p, r.g, guestAddr, warm, window)
-	out0 = rate(b, r.g, r.p, farAddr, warm, window)
-	if err := r.f.p.SetBandwidth(target, &bandwidth.Bandwidth{
-		In:  &bandwidth.Rate{Average: limitKiB},
-		Out: &bandwidth.Rate{Average: limitKiB},
-	}); err != nil {
-		b.Fatal(err)
+	for _, kind := range []string{"tap", "macvtap"} {
+		b.Run(kind, func(b *testing.B) {
+			in0, out0, in1, out1 := measure(b, newRig(b, kind))
+			b.ReportMetric(in0/1024, "unlimited-in-KiB/s")
+			b.ReportMetric(out0/1024, "unlimited-out-KiB/s")
+			b.ReportMetric(in1/1024, "limited-in-KiB/s")
+			b.ReportMetric(out1/1024, "limited-out-KiB/s")
+		})
 	}
-	in1 = rate(b, r.p, r.g, guestAddr, warm, window)
-	out1 = rate(b, r.g, r.p, farAddr, warm, window)
-	b.ReportMetric(in0/1024, "unlimited-in-KiB/s")
-	b.ReportMetric(out0/1024, "unlimited-out-KiB/s")
-	b.ReportMetric(in1/1024, "limited-in-KiB/s")
-	b.ReportMetric(out1/1024, "limited-out-KiB/s")
 }
