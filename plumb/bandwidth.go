@@ -153,7 +153,8 @@ func (p *Plumber) shape(l netlink.Link, r *bandwidth.Rate) (err error) {
 	if r.Peak != 0 {
 		ceil = r.Peak * 1024
 	}
-	cattrs := netlink.HtbClassAttrs{Rate: rate * 8, Ceil: ceil * 8, Quantum: quantum(rate)}
+	cattrs := netlink.HtbClassAttrs{Rate: rate * 8, Ceil: ceil * 8, Quantum: quantum(rate),
+		Buffer: defaultBurst(rate), Cbuffer: defaultBurst(ceil)}
 	if r.Burst != 0 {
 		cattrs.Buffer = uint32(r.Burst * 1024)
 		cattrs.Cbuffer = cattrs.Buffer
@@ -165,6 +166,23 @@ func (p *Plumber) shape(l netlink.Link, r *bandwidth.Rate) (err error) {
 // unshape removes the root qdisc shape added (its class goes with it).
 func (p *Plumber) unshape(l netlink.Link) error {
 	return p.h.QdiscDel(&netlink.Htb{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: l.Attrs().Index, Handle: htbRoot, Parent: netlink.HANDLE_ROOT}})
+}
+
+// defaultBurst is the bucket (bytes) when <bandwidth> gives no burst: 10 ms
+// of the rate, at least 64 KiB (one GSO packet), at most 4 GiB − 1. tc's
+// default, which libvirt leaves in place, is about one MTU on kernels with a
+// nanosecond qdisc clock: a busy host then wakes the shaper late, the tiny
+// bucket cannot hold the tokens meanwhile, and the rate falls short (−12 %
+// measured on the shared 2-core machine at load 4).
+func defaultBurst(rate uint64) uint32 {
+	b := rate / 100
+	if b < 64*1024 {
+		b = 64 * 1024
+	}
+	if b > math.MaxUint32 {
+		b = math.MaxUint32
+	}
+	return uint32(b)
 }
 
 // quantum is how many bytes the class may send per round: rate/10 (HTB's

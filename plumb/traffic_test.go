@@ -290,43 +290,59 @@ func TestShapedTraffic(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real traffic: several seconds")
 	}
+	want := float64(limitKiB * 1024)
 	for _, kind := range []string{"tap", "macvtap"} {
 		t.Run(kind, func(t *testing.T) {
 			r := newRig(t, kind)
-			in0, out0, in1, out1 := measure(t, r)
-			want := float64(limitKiB * 1024)
-			t.Logf("%s unlimited: inbound %.0f KiB/s, outbound %.0f KiB/s; limited to %d KiB/s: inbound %.0f KiB/s (%+.1f %%), outbound %.0f KiB/s (%+.1f %%)",
-				kind, in0/1024, out0/1024, limitKiB, in1/1024, 100*(in1/want-1), out1/1024, 100*(out1/want-1))
+			in0, out0 := unlimited(t, r)
+			limit(t, r)
 			for _, c := range []struct {
 				dir      string
-				free, at float64
-			}{{"inbound", in0, in1}, {"outbound", out0, out1}} {
-				if c.at < 0.9*want || c.at > 1.1*want {
-					t.Errorf("%s limited to %d KiB/s measured %.0f KiB/s: not within ±10 %%", c.dir, limitKiB, c.at/1024)
+				free     float64
+				from, to *testenv.NetNS
+				addr     string
+			}{{"inbound", in0, r.p, r.g, guestAddr}, {"outbound", out0, r.g, r.p, farAddr}} {
+				// The shaper can only be starved into sending less (the
+				// relay that stands in for QEMU, or TCP, losing the CPU
+				// on a shared machine), never more: up to three tries
+				// for one within ±10 %, none of them above +10 %.
+				var got []float64
+				ok := false
+				for try := 0; try < 3 && !ok; try++ {
+					at := rate(t, c.from, c.to, c.addr, time.Second, 4*time.Second)
+					got = append(got, at/1024)
+					if at > 1.1*want {
+						t.Errorf("%s %s limited to %d KiB/s measured %.0f KiB/s: more than +10 %%", kind, c.dir, limitKiB, at/1024)
+					}
+					ok = at >= 0.9*want && at <= 1.1*want
 				}
-				if c.free < 5*c.at {
-					t.Errorf("%s unlimited %.0f KiB/s is not 5× the limited %.0f KiB/s", c.dir, c.free/1024, c.at/1024)
+				t.Logf("%s %s: unlimited %.0f KiB/s; limited to %d KiB/s: %.0f KiB/s", kind, c.dir, c.free/1024, limitKiB, got)
+				if !ok {
+					t.Errorf("%s %s limited to %d KiB/s: measured %.0f KiB/s, none within ±10 %%", kind, c.dir, limitKiB, got)
+				}
+				if last := got[len(got)-1] * 1024; c.free < 5*last {
+					t.Errorf("%s %s unlimited %.0f KiB/s is not 5× the limited %.0f KiB/s", kind, c.dir, c.free/1024, last/1024)
 				}
 			}
 		})
 	}
 }
 
-// measure returns the goodput (bytes/s) inbound and outbound, unlimited,
-// then with 8000 KiB/s each way set on the guest link.
-func measure(t testing.TB, r *rig) (in0, out0, in1, out1 float64) {
-	warm, window := time.Second, 4*time.Second
-	in0 = rate(t, r.p, r.g, guestAddr, warm, window)
-	out0 = rate(t, r.g, r.p, farAddr, warm, window)
+// unlimited returns the goodput (bytes/s) inbound and outbound before any
+// limit is set.
+func unlimited(t testing.TB, r *rig) (in, out float64) {
+	return rate(t, r.p, r.g, guestAddr, time.Second, 4*time.Second),
+		rate(t, r.g, r.p, farAddr, time.Second, 4*time.Second)
+}
+
+// limit sets 8000 KiB/s each way on the guest link.
+func limit(t testing.TB, r *rig) {
 	if err := r.f.p.SetBandwidth(target, &bandwidth.Bandwidth{
 		In:  &bandwidth.Rate{Average: limitKiB},
 		Out: &bandwidth.Rate{Average: limitKiB},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	in1 = rate(t, r.p, r.g, guestAddr, warm, window)
-	out1 = rate(t, r.g, r.p, farAddr, warm, window)
-	return
 }
 
 // BenchmarkShapedRate measures what TestShapedTraffic asserts, for
@@ -335,7 +351,10 @@ func measure(t testing.TB, r *rig) (in0, out0, in1, out1 float64) {
 func BenchmarkShapedRate(b *testing.B) {
 	for _, kind := range []string{"tap", "macvtap"} {
 		b.Run(kind, func(b *testing.B) {
-			in0, out0, in1, out1 := measure(b, newRig(b, kind))
+			r := newRig(b, kind)
+			in0, out0 := unlimited(b, r)
+			limit(b, r)
+			in1, out1 := unlimited(b, r)
 			b.ReportMetric(in0/1024, "unlimited-in-KiB/s")
 			b.ReportMetric(out0/1024, "unlimited-out-KiB/s")
 			b.ReportMetric(in1/1024, "limited-in-KiB/s")
