@@ -46,6 +46,7 @@ func (n *Network) Format(st *Status) string {
 	if n.Bridge != "" {
 		fmt.Fprintf(&b, "  <bridge name='%s'/>\n", escape(n.Bridge))
 	}
+	b.WriteString(n.Vlan.FormatIndented("  "))
 	b.WriteString(n.Bandwidth.FormatIndented("  "))
 	b.WriteString(n.VirtualPort.Format("  "))
 	for _, pg := range n.Portgroups {
@@ -54,6 +55,7 @@ func (n *Network) Format(st *Status) string {
 			b.WriteString(" default='yes'")
 		}
 		b.WriteString(">\n")
+		b.WriteString(pg.Vlan.FormatIndented("    "))
 		b.WriteString(pg.VirtualPort.Format("    "))
 		b.WriteString(pg.Bandwidth.FormatIndented("    "))
 		b.WriteString("  </portgroup>\n")

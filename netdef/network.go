@@ -4,6 +4,7 @@ package netdef
 
 import (
 	"github.com/virtswitch/virtswitch/bandwidth"
+	"github.com/virtswitch/virtswitch/vlan"
 	"github.com/virtswitch/virtswitch/vport"
 )
 
@@ -30,7 +31,9 @@ type Network struct {
 	VirtualPort *vport.VirtualPort // network level; Type always set
 	// Bandwidth is the network-level <bandwidth>: the limit of every
 	// interface whose portgroup and own definition set none (nil: none).
-	Bandwidth  *bandwidth.Bandwidth
+	Bandwidth *bandwidth.Bandwidth
+	// Vlan is the network-level <vlan> (Open vSwitch networks only).
+	Vlan       *vlan.Vlan
 	Portgroups []Portgroup
 	Metadata   string // inner XML of <metadata>, kept as given; "" = none
 }
@@ -41,6 +44,7 @@ type Portgroup struct {
 	Default     bool
 	VirtualPort *vport.VirtualPort // Type may be ""
 	Bandwidth   *bandwidth.Bandwidth
+	Vlan        *vlan.Vlan
 }
 
 // Status is the live part of the status view (GetXMLDesc flag 1).

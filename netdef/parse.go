@@ -12,6 +12,7 @@ import (
 
 	"github.com/virtswitch/virtswitch/apierr"
 	"github.com/virtswitch/virtswitch/bandwidth"
+	"github.com/virtswitch/virtswitch/vlan"
 	"github.com/virtswitch/virtswitch/vport"
 )
 
@@ -75,10 +76,11 @@ type parser struct {
 	unsupported []error    // deferred Unsupported findings, document order
 	cut         [][2]int64 // spans hidden from libvirtxml (parsed here instead)
 
-	uuid, metadata, forward, bridge, vport, bandwidth *node
-	portgroups                                        []*node
-	pgVports                                          []*node // per portgroup, nil if none
-	pgBandwidths                                      []*node // per portgroup, nil if none
+	uuid, metadata, forward, bridge, vport, bandwidth, vlan *node
+	portgroups                                              []*node
+	pgVports                                                []*node // per portgroup, nil if none
+	pgBandwidths                                            []*node // per portgroup, nil if none
+	pgVlans                                                 []*node // per portgroup, nil if none
 }
 
 func (p *parser) errf(k apierr.Kind, format string, a ...any) error {
@@ -242,7 +244,7 @@ func (p *parser) walk() error {
 	single := map[string]**node{
 		"name": new(*node), "uuid": &p.uuid, "metadata": &p.metadata,
 		"forward": &p.forward, "bridge": &p.bridge, "virtualport": &p.vport,
-		"bandwidth": &p.bandwidth,
+		"bandwidth": &p.bandwidth, "vlan": &p.vlan,
 	}
 	for _, k := range r.kids {
 		if k.name.Space != "" {
@@ -298,11 +300,10 @@ func (p *parser) walk() error {
 			err = p.walkPortgroup(k)
 		case "ip", "mac", "dns", "domain", "mtu", "route":
 			err = p.apply(notHere, "<"+name+">", k)
-		case "bandwidth":
-			// Read by bandwidth.Parse in build; hidden from libvirtxml.
+		case "bandwidth", "vlan":
+			// Read by bandwidth.Parse / vlan.Parse in build; hidden from
+			// libvirtxml.
 			p.cut = append(p.cut, [2]int64{k.start, k.end})
-		case "vlan":
-			err = p.apply(rule{kind: apierr.Unsupported}, "<"+name+">", k)
 		case "port":
 			err = p.apply(rule{kind: apierr.Unsupported}, "<port isolated>", k)
 		default:
@@ -417,7 +418,7 @@ func (p *parser) walkPortgroup(g *node) error {
 	if err := p.noText(g, where); err != nil {
 		return err
 	}
-	var vp, bw *node
+	var vp, bw, vl *node
 	for _, k := range g.kids {
 		if k.name.Space != "" {
 			return p.invalid("unknown element %s in %s", elemName(k.name), where)
@@ -437,7 +438,11 @@ func (p *parser) walkPortgroup(g *node) error {
 			bw = k
 			p.cut = append(p.cut, [2]int64{k.start, k.end})
 		case "vlan":
-			err = p.apply(rule{kind: apierr.Unsupported}, fmt.Sprintf("<%s> in %s", k.name.Local, where), k)
+			if vl != nil {
+				return p.invalid("more than one <vlan> in %s", where)
+			}
+			vl = k
+			p.cut = append(p.cut, [2]int64{k.start, k.end})
 		default:
 			err = p.invalid("unknown element <%s> in %s", shorten(k.name.Local), where)
 		}
@@ -448,6 +453,7 @@ func (p *parser) walkPortgroup(g *node) error {
 	p.portgroups = append(p.portgroups, g)
 	p.pgVports = append(p.pgVports, vp)
 	p.pgBandwidths = append(p.pgBandwidths, bw)
+	p.pgVlans = append(p.pgVlans, vl)
 	return nil
 }
 
@@ -515,7 +521,49 @@ func (p *parser) build() (*Network, error) {
 			return nil, err
 		}
 	}
+	if err := p.vlans(n); err != nil {
+		return nil, err
+	}
 	return n, nil
+}
+
+// vlans reads the network's and the portgroups' <vlan>. As in libvirt, a
+// VLAN is only for Open vSwitch ports: the network (or, for a portgroup's
+// <vlan>, the portgroup's own typed virtualport or else the network's) must
+// be a host bridge with <virtualport type='openvswitch'>. libvirt also
+// takes a <vlan> on hostdev and passthrough (SR-IOV) networks; virtswitch
+// does not (yet): Unsupported, deferred like every other.
+func (p *parser) vlans(n *Network) error {
+	ovs := func(vp *vport.VirtualPort) bool { return vp != nil && vp.Type == vport.OpenVSwitch }
+	read := func(node *node, where string, onOVS bool) (*vlan.Vlan, error) {
+		if node == nil {
+			return nil, nil
+		}
+		v, err := vlan.Parse(p.data[node.start:node.end])
+		if err != nil {
+			return nil, p.invalid("%s: %v", where, err)
+		}
+		if !onOVS {
+			p.unsupported = append(p.unsupported, p.errf(apierr.Unsupported,
+				"%s: virtswitch applies a VLAN only to Open vSwitch ports (a host-bridge network with <virtualport type='openvswitch'>), not in %s", where, p.kindDesc(n)))
+			return nil, nil
+		}
+		return v, nil
+	}
+	var err error
+	if n.Vlan, err = read(p.vlan, "<vlan>", n.Bridge != "" && ovs(n.VirtualPort)); err != nil {
+		return err
+	}
+	for i := range n.Portgroups {
+		pg := &n.Portgroups[i]
+		typed := pg.VirtualPort != nil && pg.VirtualPort.Type != ""
+		onOVS := n.Bridge != "" && (typed && ovs(pg.VirtualPort) || !typed && ovs(n.VirtualPort))
+		where := fmt.Sprintf("<portgroup name='%s'> <vlan>", shorten(pg.Name))
+		if pg.Vlan, err = read(p.pgVlans[i], where, onOVS); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readBandwidth reads a <bandwidth> element (nil: none). An Unsupported

@@ -175,7 +175,29 @@ var ruleCases = []ruleCase{
 	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth><inbound floor='5'/></bandwidth>"), kind: apierr.Unsupported, want: []string{"'floor' in <inbound>"}},
 	{rule: "bandwidth", xml: poolNet("vepa", "<bandwidth><inbound floor='5'/></bandwidth><mtu size='9000'/>"), kind: apierr.InvalidXML, want: []string{"<mtu>"}},
 	{rule: "unsupported features", xml: hostBridge("<vlan><tag id='42'/></vlan>"), kind: apierr.Unsupported, want: []string{"<vlan>"}},
-	{rule: "unsupported features", xml: hostBridge("<vlan><tag id='not-a-number'/></vlan>"), kind: apierr.Unsupported, want: []string{"<vlan>"}},
+	// <vlan>: Open vSwitch networks only (issue 17), libvirt's rules
+	{rule: "vlan", xml: hostBridge("<vlan><tag id='not-a-number'/></vlan>"), kind: apierr.InvalidXML, want: []string{"network 'net1': <vlan>: invalid vlan tag id 'not-a-number'"}},
+	{rule: "vlan", xml: hostBridge("<virtualport type='openvswitch'/><vlan><tag id='42'/></vlan>"), check: wantVlan("", "tag 42")},
+	{rule: "vlan", xml: hostBridge("<virtualport type='openvswitch'/><vlan trunk='yes'><tag id='42'/></vlan>"), check: wantVlan("", "trunk 42")},
+	{rule: "vlan", xml: hostBridge("<virtualport type='openvswitch'/><vlan><tag id='42' nativeMode='untagged'/><tag id='47'/><tag id='0'/></vlan><portgroup name='pg1'><vlan><tag id='4095'/></vlan></portgroup>"),
+		check: func(t *testing.T, n *Network) {
+			wantVlan("", "trunk 42,47,0 native untagged 42")(t, n)
+			wantVlan("pg1", "tag 4095")(t, n)
+		}},
+	{rule: "vlan", xml: hostBridge("<portgroup name='pg1'><virtualport type='openvswitch'/><vlan><tag id='7' nativeMode='tagged'/><tag id='8'/></vlan></portgroup>"), check: wantVlan("pg1", "trunk 7,8 native tagged 7")},
+	{rule: "vlan", xml: hostBridge("<virtualport type='openvswitch'/><vlan><tag id='4096'/></vlan>"), kind: apierr.InvalidXML, want: []string{"vlan tag id 4096 too large (maximum 4095)"}},
+	{rule: "vlan", xml: hostBridge("<virtualport type='openvswitch'/><vlan/>"), kind: apierr.InvalidXML, want: []string{"missing tag id"}},
+	{rule: "vlan", xml: hostBridge("<virtualport type='openvswitch'/><vlan trunk='no'><tag id='1'/><tag id='2'/></vlan>"), kind: apierr.InvalidXML, want: []string{"trunk='no'", "more than one vlan tag"}},
+	{rule: "vlan", xml: hostBridge("<virtualport type='openvswitch'/><vlan trunk='maybe'><tag id='1'/></vlan>"), kind: apierr.InvalidXML, want: []string{"trunk='maybe'"}},
+	{rule: "vlan", xml: hostBridge("<virtualport type='openvswitch'/><vlan><tag id='1' nativeMode='untagged'/></vlan>"), kind: apierr.InvalidXML, want: []string{"not allowed with a native vlan id"}},
+	{rule: "vlan", xml: hostBridge("<virtualport type='openvswitch'/><vlan><tag id='1' nativeMode='tagged'/><tag id='2' nativeMode='untagged'/></vlan>"), kind: apierr.InvalidXML, want: []string{"duplicate native vlan setting"}},
+	{rule: "vlan", xml: hostBridge("<virtualport type='openvswitch'/><vlan><tag id='1' nativeMode='both'/><tag id='2'/></vlan>"), kind: apierr.InvalidXML, want: []string{"nativeMode='both'"}},
+	{rule: "vlan", xml: hostBridge("<virtualport type='openvswitch'/><vlan><tag id='1'/><tag id='1'/></vlan>"), kind: apierr.InvalidXML, want: []string{"listed twice"}},
+	{rule: "vlan", xml: hostBridge("<virtualport type='openvswitch'/><vlan><tag/></vlan>"), kind: apierr.InvalidXML, want: []string{"missing or invalid vlan tag id"}},
+	{rule: "vlan", xml: hostBridge("<virtualport type='openvswitch'/><vlan><tag id='1'/></vlan><vlan><tag id='2'/></vlan>"), kind: apierr.InvalidXML, want: []string{"more than one <vlan>"}},
+	{rule: "vlan", xml: hostBridge("<virtualport type='openvswitch'/><vlan><tag id='1'/><member/></vlan>"), kind: apierr.InvalidXML, want: []string{"unknown element <member> in <vlan>"}},
+	{rule: "vlan", xml: poolNet("vepa", "<vlan><tag id='42'/></vlan>"), kind: apierr.Unsupported, want: []string{"network 'net1': <vlan>: virtswitch applies a VLAN only to Open vSwitch ports", "direct (forward mode='vepa')"}},
+	{rule: "vlan", xml: poolNet("passthrough", "<portgroup name='pg1'><vlan><tag id='42'/></vlan></portgroup>"), kind: apierr.Unsupported, want: []string{"<portgroup name='pg1'> <vlan>", "Open vSwitch"}},
 	{rule: "unsupported features", xml: hostBridge("<port isolated='yes'/>"), kind: apierr.Unsupported, want: []string{"<port isolated>"}},
 	{rule: "unsupported features", xml: forwardNet("<forward mode='passthrough'><pf dev='eth0'/></forward>", ""), kind: apierr.Unsupported, want: []string{"<pf>"}},
 	{rule: "unsupported features", xml: forwardNet("<forward mode='passthrough'><address type='pci' domain='0x0000' bus='0x11' slot='0x10' function='0x1'/></forward>", ""), kind: apierr.Unsupported, want: []string{"<address>"}},
@@ -341,6 +363,18 @@ func wantBandwidth(portgroup, want string) func(*testing.T, *Network) {
 		}
 		if got := bw.String(); got != want {
 			t.Errorf("bandwidth of %q: %s, want %s", portgroup, got, want)
+		}
+	}
+}
+
+func wantVlan(portgroup, want string) func(*testing.T, *Network) {
+	return func(t *testing.T, n *Network) {
+		v := n.Vlan
+		if portgroup != "" {
+			v = n.Portgroup(portgroup).Vlan
+		}
+		if got := v.String(); got != want {
+			t.Errorf("vlan of %q: %s, want %s", portgroup, got, want)
 		}
 	}
 }

@@ -374,11 +374,49 @@ func (p *Plumber) upHint(low netlink.Link, hw net.HardwareAddr, err error) strin
 // any process with CAP_NET_ADMIN (libvirtd) can attach to it by name with
 // the same multi-queue setting.
 func (p *Plumber) CreateTap(name, bridge, mac string, queues int) (err error) {
-	what := fmt.Sprintf("tap '%s'", name)
-	if err := checkName("link", name); err != nil {
+	if err := checkName("bridge", bridge); err != nil {
 		return err
 	}
-	if err := checkName("bridge", bridge); err != nil {
+	var br netlink.Link
+	return p.createTap(name, mac, queues, tapJoin{
+		where: "bridge '" + bridge + "'",
+		check: func(what string) (int, error) {
+			var found bool
+			var err error
+			br, found, err = p.linkByName(bridge)
+			if err != nil {
+				return 0, plumbErr("cannot create %s: looking up bridge '%s': %v", what, bridge, errText(err))
+			}
+			if !found {
+				return 0, plumbErr("cannot create %s: bridge '%s' does not exist%s (virtswitch never creates host bridges)", what, bridge, p.where())
+			}
+			if br.Type() != "bridge" {
+				return 0, plumbErr("cannot create %s: '%s' is a %s, not a Linux bridge", what, bridge, br.Type())
+			}
+			return br.Attrs().MTU, nil
+		},
+		join: func(tap netlink.Link, _ *reverter, what string) error {
+			if err := p.h.LinkSetMaster(tap, br); err != nil {
+				return plumbErr("cannot add %s to bridge '%s': %v", what, bridge, errText(err))
+			}
+			return nil
+		},
+	})
+}
+
+// tapJoin is how a new tap joins its switch: check runs before anything
+// changes and returns the MTU the tap must take (0: keep the default); join
+// plugs the tap in (registering its undo on rev) before it is brought up.
+type tapJoin struct {
+	where string // "bridge 'br0'", for messages
+	check func(what string) (mtu int, err error)
+	join  func(tap netlink.Link, rev *reverter, what string) error
+}
+
+// createTap is CreateTap's and CreateOVSTap's common part.
+func (p *Plumber) createTap(name, mac string, queues int, j tapJoin) (err error) {
+	what := fmt.Sprintf("tap '%s'", name)
+	if err := checkName("link", name); err != nil {
 		return err
 	}
 	hw, err := guestMAC(mac, what)
@@ -400,15 +438,9 @@ func (p *Plumber) CreateTap(name, bridge, mac string, queues int) (err error) {
 	if err := p.checkFree(name, what); err != nil {
 		return err
 	}
-	br, found, err := p.linkByName(bridge)
+	mtu, err := j.check(what)
 	if err != nil {
-		return plumbErr("cannot create %s: looking up bridge '%s': %v", what, bridge, errText(err))
-	}
-	if !found {
-		return plumbErr("cannot create %s: bridge '%s' does not exist%s (virtswitch never creates host bridges)", what, bridge, p.where())
-	}
-	if br.Type() != "bridge" {
-		return plumbErr("cannot create %s: '%s' is a %s, not a Linux bridge", what, bridge, br.Type())
+		return err
 	}
 
 	rev := &reverter{}
@@ -440,16 +472,16 @@ func (p *Plumber) CreateTap(name, bridge, mac string, queues int) (err error) {
 	if err := p.h.LinkSetHardwareAddr(tap, tapMAC); err != nil {
 		return plumbErr("cannot set MAC of %s to %s: %v", what, tapMAC, errText(err))
 	}
-	if mtu := br.Attrs().MTU; mtu > 0 && mtu != tap.Attrs().MTU {
+	if mtu > 0 && mtu != tap.Attrs().MTU {
 		if err := p.h.LinkSetMTU(tap, mtu); err != nil {
-			return plumbErr("cannot set MTU of %s to bridge '%s''s MTU %d: %v", what, bridge, mtu, errText(err))
+			return plumbErr("cannot set MTU of %s to %s's MTU %d: %v", what, j.where, mtu, errText(err))
 		}
 	}
-	if err := p.h.LinkSetMaster(tap, br); err != nil {
-		return plumbErr("cannot add %s to bridge '%s': %v", what, bridge, errText(err))
+	if err := j.join(tap, rev, what); err != nil {
+		return err
 	}
 	if err := p.h.LinkSetUp(tap); err != nil {
-		return plumbErr("cannot bring up %s on bridge '%s': %v", what, bridge, errText(err))
+		return plumbErr("cannot bring up %s on %s: %v", what, j.where, errText(err))
 	}
 	rev.success()
 	return nil

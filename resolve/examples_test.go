@@ -51,8 +51,10 @@ func TestExampleNetworks(t *testing.T) {
 		{file: "green-network-macvtap-bridge.xml", actual: "direct", mode: "bridge"},
 		{file: "green-network-macvtap-bridge.xml", portgroup: "db", actual: "direct", mode: "bridge",
 			want: qbg("5", "16", "1", "*")},
-		{file: "ovs-network.xml", kind: apierr.Unsupported},
-		{file: "ovs-network.xml", portgroup: "tenant-a", kind: apierr.Unsupported},
+		{file: "ovs-network.xml", actual: "bridge", bridge: "ovsbr0",
+			want: &vport.VirtualPort{Type: vport.OpenVSwitch, Params: &vport.Params{InterfaceID: "*"}}},
+		{file: "ovs-network.xml", portgroup: "tenant-a", actual: "bridge", bridge: "ovsbr0",
+			want: &vport.VirtualPort{Type: vport.OpenVSwitch, Params: &vport.Params{ProfileID: "tenant-a-profile", InterfaceID: "*"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file+"/"+tt.portgroup, func(t *testing.T) {
@@ -70,8 +72,10 @@ func TestExampleNetworks(t *testing.T) {
 				t.Fatalf("Resolve = %+v", r)
 			}
 			want := tt.want.Clone()
-			if want != nil && want.Get("instanceid") == "*" {
-				want.Set("instanceid", r.VirtualPort.Get("instanceid"))
+			for _, id := range []string{"instanceid", "interfaceid"} {
+				if want != nil && want.Get(id) == "*" {
+					want.Set(id, r.VirtualPort.Get(id))
+				}
 			}
 			if r.VirtualPort.Format("") != want.Format("") {
 				t.Fatalf("virtualport\n got %s\nwant %s", r.VirtualPort.Format(""), want.Format(""))

@@ -13,6 +13,7 @@ import (
 	"github.com/virtswitch/virtswitch/apierr"
 	"github.com/virtswitch/virtswitch/bandwidth"
 	"github.com/virtswitch/virtswitch/netdef"
+	"github.com/virtswitch/virtswitch/vlan"
 	"github.com/virtswitch/virtswitch/vport"
 )
 
@@ -36,6 +37,10 @@ type Result struct {
 	// wins over it whole (bandwidth.Effective); libvirt applies that one
 	// itself (docs/RESOLUTION.md).
 	Bandwidth *bandwidth.Bandwidth
+	// Vlan is the portgroup's <vlan>, else the network's, for an Open
+	// vSwitch port (nil otherwise: netdef accepts a <vlan> only where the
+	// port will be openvswitch).
+	Vlan *vlan.Vlan
 }
 
 // Resolve works out what an interface that names network n, portgroup
@@ -48,7 +53,6 @@ type Result struct {
 //     merged type does not suit the network's connection type.
 //   - InvalidXML: a layer's <virtualport> is malformed, carries a parameter
 //     its merged type does not allow, or the merged port is incomplete.
-//   - Unsupported: the merged port is openvswitch (not plumbed yet, SPEC §5).
 //
 // A missing 802.1Qbg instanceid or openvswitch interfaceid is generated, so
 // each call may return a different one: the caller records the Result for
@@ -93,10 +97,6 @@ func Resolve(n *netdef.Network, portgroup string, iface *vport.VirtualPort) (*Re
 		if err := complete(ctx, vp); err != nil {
 			return nil, err
 		}
-		if vp.Type == vport.OpenVSwitch {
-			return nil, apierr.New(apierr.Unsupported,
-				"%s: Open vSwitch ports (<virtualport type='openvswitch'>) are not supported yet", ctx)
-		}
 	}
 	res.VirtualPort = vp
 	var pgBW *bandwidth.Bandwidth
@@ -104,6 +104,13 @@ func Resolve(n *netdef.Network, portgroup string, iface *vport.VirtualPort) (*Re
 		pgBW = pg.Bandwidth
 	}
 	res.Bandwidth = bandwidth.Effective(pgBW, n.Bandwidth)
+	if vp != nil && vp.Type == vport.OpenVSwitch {
+		var pgVlan *vlan.Vlan
+		if pg != nil {
+			pgVlan = pg.Vlan
+		}
+		res.Vlan = vlan.Effective(pgVlan, n.Vlan)
+	}
 	res.Exclusive = res.ActualType == ActualDirect &&
 		(res.Mode == netdef.ModePassthrough ||
 			res.Mode == netdef.ModePrivate && vp != nil && vp.Type == vport.Qbh)

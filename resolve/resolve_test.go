@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"github.com/virtswitch/virtswitch/apierr"
+	"github.com/virtswitch/virtswitch/bandwidth"
 	"github.com/virtswitch/virtswitch/netdef"
+	"github.com/virtswitch/virtswitch/vlan"
 	"github.com/virtswitch/virtswitch/vport"
 )
 
@@ -153,9 +155,6 @@ func TestResolveErrors(t *testing.T) {
 			"network 'blue': <virtualport type='openvswitch'> does not suit a direct (macvtap vepa) connection, which takes only 802.1Qbg or 802.1Qbh"},
 		{"qbg on host bridge", hostBridge(), "", qbg("1", "2", "3", inst), apierr.Conflict,
 			"network 'red-network': <virtualport type='802.1Qbg'> does not suit a connection to host bridge 'br0', which takes only openvswitch"},
-		{"openvswitch on host bridge: not plumbed yet", &netdef.Network{Name: "ovsnet", Mode: netdef.ModeBridge, Bridge: "ovsbr0",
-			VirtualPort: &vport.VirtualPort{Type: vport.OpenVSwitch}}, "", nil, apierr.Unsupported,
-			"network 'ovsnet': Open vSwitch ports (<virtualport type='openvswitch'>) are not supported yet"},
 		{"interface param not allowed for merged type", redVEPA(), "", typeless(vport.Params{ProfileID: "x"}), apierr.InvalidXML,
 			"network 'red-network' portgroup 'accounting': <virtualport> of the interface: parameter profileid is not allowed in <virtualport type='802.1Qbg'>"},
 		{"portgroup param not allowed for merged type", poolNet(netdef.ModePrivate, qbh("x"),
@@ -359,5 +358,38 @@ func TestInputsNotMutated(t *testing.T) {
 	}
 	if noID.Get("instanceid") != "" {
 		t.Fatal("generated instanceid leaked into the interface's port")
+	}
+}
+
+// The bandwidth and VLAN an interface gets: portgroup over network, whole;
+// a VLAN only for an Open vSwitch port.
+func TestResolveBandwidthVlan(t *testing.T) {
+	netBW := &bandwidth.Bandwidth{In: &bandwidth.Rate{Average: 100}}
+	pgBW := &bandwidth.Bandwidth{Out: &bandwidth.Rate{Average: 200}}
+	netVlan := &vlan.Vlan{Tags: []uint{10}}
+	pgVlan := &vlan.Vlan{Tags: []uint{20}}
+	n := &netdef.Network{Name: "ovsnet", Mode: netdef.ModeBridge, Bridge: "ovsbr0",
+		VirtualPort: &vport.VirtualPort{Type: vport.OpenVSwitch}, Bandwidth: netBW, Vlan: netVlan,
+		Portgroups: []netdef.Portgroup{{Name: "pg", Bandwidth: pgBW, Vlan: pgVlan}, {Name: "bare"}}}
+	for _, c := range []struct {
+		pg   string
+		bw   *bandwidth.Bandwidth
+		vlan *vlan.Vlan
+	}{{"", netBW, netVlan}, {"pg", pgBW, pgVlan}, {"bare", netBW, netVlan}} {
+		r, err := Resolve(n, c.pg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bandwidth.Equal(r.Bandwidth, c.bw) || !vlan.Equal(r.Vlan, c.vlan) {
+			t.Errorf("portgroup %q: bandwidth %v vlan %v, want %v and %v", c.pg, r.Bandwidth, r.Vlan, c.bw, c.vlan)
+		}
+		if r.VirtualPort == nil || r.VirtualPort.Get("interfaceid") == "" {
+			t.Errorf("portgroup %q: no generated interfaceid: %+v", c.pg, r.VirtualPort)
+		}
+	}
+	// Not an Open vSwitch port: no VLAN, even if a hand-built network has one.
+	n.VirtualPort = nil
+	if r, err := Resolve(n, "pg", nil); err != nil || r.Vlan != nil || !bandwidth.Equal(r.Bandwidth, pgBW) {
+		t.Errorf("plain bridge: %+v %v", r, err)
 	}
 }

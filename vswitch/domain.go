@@ -9,8 +9,10 @@ import (
 	"github.com/virtswitch/virtswitch/apierr"
 	"github.com/virtswitch/virtswitch/bandwidth"
 	"github.com/virtswitch/virtswitch/netdef"
+	"github.com/virtswitch/virtswitch/plumb"
 	"github.com/virtswitch/virtswitch/resolve"
 	"github.com/virtswitch/virtswitch/statedir"
+	"github.com/virtswitch/virtswitch/vport"
 	"github.com/virtswitch/virtswitch/xmlrewrite"
 )
 
@@ -146,7 +148,7 @@ func (s *Switch) prepareLocked(doc []byte, d *xmlrewrite.Domain, uuid string) (s
 				}
 			}
 		case resolve.ActualBridge:
-			a.Bridge = res.Bridge
+			a.Bridge, a.Vlan = res.Bridge, res.Vlan
 		default:
 			return nil, changed, apierr.New(apierr.Unsupported, "%s: connection type '%s'", pctx, res.ActualType)
 		}
@@ -198,6 +200,14 @@ func (s *Switch) prepareLocked(doc []byte, d *xmlrewrite.Domain, uuid string) (s
 			target, dev := p.Target, a.Dev
 			undo = append(undo, func() { s.unplumb(target, dev, saved) })
 		case resolve.ActualBridge:
+			if isOVS(a) {
+				if err := s.plumb.CreateOVSTap(p.Target, p.MAC, p.Queues, s.ovs, ovsPort(uuid, a)); err != nil {
+					return nil, changed, apierr.Wrap(err, apierr.Plumbing, "%s", pl.pctx)
+				}
+				target := p.Target
+				undo = append(undo, func() { s.unplumbOVS(target) })
+				break
+			}
 			if err := s.plumb.CreateTap(p.Target, a.Bridge, p.MAC, p.Queues); err != nil {
 				return nil, changed, apierr.Wrap(err, apierr.Plumbing, "%s", pl.pctx)
 			}
@@ -249,6 +259,27 @@ func (s *Switch) unplumb(target, dev, savedMAC string) {
 	}
 }
 
+// isOVS tells whether an allocation is an Open vSwitch port.
+func isOVS(a xmlrewrite.Actual) bool {
+	return a.Type == resolve.ActualBridge && a.VirtualPort != nil && a.VirtualPort.Type == vport.OpenVSwitch
+}
+
+// ovsPort is the Open vSwitch port of an allocation: libvirt's
+// external-ids (iface-id = the merged interfaceid, vm-id = the domain's
+// UUID, port-profile = its profileid) and the VLAN.
+func ovsPort(uuid string, a xmlrewrite.Actual) plumb.OVSPort {
+	return plumb.OVSPort{Bridge: a.Bridge, InterfaceID: a.VirtualPort.Get("interfaceid"),
+		ProfileID: a.VirtualPort.Get("profileid"), VMID: uuid, Vlan: a.Vlan}
+}
+
+// unplumbOVS removes an Open vSwitch port and its tap (undo path: logged).
+func (s *Switch) unplumbOVS(target string) {
+	s.unplumb(target, "", "")
+	if err := s.ovs.DeletePort(target); err != nil {
+		s.log.Error("undo: removing Open vSwitch port", "port", target, "err", err)
+	}
+}
+
 // Release undoes what Prepare did for domain uuid: deletes its links,
 // restores passthrough devices' MACs, frees its counts and removes its state
 // file. An unknown UUID is success. If a link cannot be deleted the state
@@ -296,6 +327,11 @@ func (s *Switch) teardownLocked(uuid string, status []byte, counted bool) ([]str
 		if err := s.plumb.Delete(p.Target); err != nil {
 			failed = append(failed, err.Error())
 			continue
+		}
+		if isOVS(acts[p.Target]) {
+			if err := s.ovs.DeletePort(p.Target); err != nil {
+				failed = append(failed, err.Error())
+			}
 		}
 		if a := acts[p.Target]; a.SavedMAC != "" {
 			if err := s.plumb.RestoreMAC(a.Dev, a.SavedMAC); err != nil {

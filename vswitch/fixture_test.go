@@ -19,6 +19,7 @@ import (
 type fixture struct {
 	ns        *testenv.NetNS
 	plumber   *plumb.Plumber
+	ovs       *plumb.OVS // set before open() by tests that use Open vSwitch
 	configDir string
 	stateDir  string
 	libvirt   string
@@ -63,6 +64,7 @@ func (f *fixture) open(t testing.TB) *Switch {
 		LibvirtStateDir: f.libvirt,
 		DrainFile:       filepath.Join(filepath.Dir(f.stateDir), "var", "drained"),
 		Plumber:         f.plumber,
+		OVS:             f.ovs,
 		Observer:        f.obs,
 		Logger:          slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 	})

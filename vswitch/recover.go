@@ -15,6 +15,7 @@ import (
 
 	"github.com/virtswitch/virtswitch/apierr"
 	"github.com/virtswitch/virtswitch/pool"
+	"github.com/virtswitch/virtswitch/vport"
 	"github.com/virtswitch/virtswitch/xmlrewrite"
 )
 
@@ -267,6 +268,25 @@ func (s *Switch) recoverLocked() (changed, released []string, err error) {
 		}
 	}
 
+	// Open vSwitch ports of ours that no state file accounts for (their
+	// taps were swept above, or deleted by hand). Asked only when a
+	// network is on Open vSwitch: a host without it has no ovs-vsctl.
+	if s.usesOVS() {
+		ports, err := s.ovs.Ports(linkPrefix)
+		if err != nil {
+			problems = append(problems, apierr.Wrap(err, apierr.Plumbing, "recovery"))
+		}
+		for _, port := range ports {
+			if accounted[port] || !xmlrewrite.IsTarget(port) {
+				continue
+			}
+			s.log.Info("recovery: removing an Open vSwitch port no state file accounts for", "port", port)
+			if err := s.ovs.DeletePort(port); err != nil {
+				problems = append(problems, err)
+			}
+		}
+	}
+
 	// IFBs whose link is gone (a crash between deleting the two).
 	if gone, err := s.plumb.DeleteStrayIFBs(); err != nil {
 		problems = append(problems, err)
@@ -278,6 +298,25 @@ func (s *Switch) recoverLocked() (changed, released []string, err error) {
 		s.log.Warn("recovery", "err", p)
 	}
 	return changed, released, joinErrors(problems...)
+}
+
+// usesOVS tells whether a defined network can have Open vSwitch ports.
+func (s *Switch) usesOVS() bool {
+	ovs := func(vp *vport.VirtualPort) bool { return vp != nil && vp.Type == vport.OpenVSwitch }
+	for _, n := range s.nets {
+		if n.def.Bridge == "" {
+			continue
+		}
+		if ovs(n.def.VirtualPort) {
+			return true
+		}
+		for _, pg := range n.def.Portgroups {
+			if ovs(pg.VirtualPort) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func sameCounts(a, b *pool.Pool) bool {

@@ -55,6 +55,7 @@ type Config struct {
 	StateDir        string // per-domain state (statedir)
 	LibvirtStateDir string // where libvirt keeps NAME.pid of running domains
 	Plumber         *plumb.Plumber
+	OVS             *plumb.OVS    // Open vSwitch access; nil: ovs-vsctl's defaults
 	Observer        Observer      // nil: nobody listens
 	Logger          *slog.Logger  // nil: slog.Default()
 	PendingGrace    time.Duration // 0: DefaultPendingGrace
@@ -66,6 +67,7 @@ type Switch struct {
 	store      netdef.Store
 	state      *statedir.Dir
 	plumb      *plumb.Plumber
+	ovs        *plumb.OVS
 	libvirtDir string
 	obs        Observer
 	log        *slog.Logger
@@ -130,6 +132,7 @@ func Open(cfg Config) (*Switch, error) {
 		store:      netdef.Store{Dir: cfg.ConfigDir},
 		state:      st,
 		plumb:      cfg.Plumber,
+		ovs:        cfg.OVS,
 		libvirtDir: cfg.LibvirtStateDir,
 		obs:        cfg.Observer,
 		log:        cfg.Logger,

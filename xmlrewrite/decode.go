@@ -7,6 +7,7 @@ import (
 
 	"github.com/virtswitch/virtswitch/apierr"
 	"github.com/virtswitch/virtswitch/bandwidth"
+	"github.com/virtswitch/virtswitch/vlan"
 )
 
 // Decode converts every Form B interface back to Form A and removes our
@@ -267,6 +268,9 @@ func formatActual(a Actual, ws string) (string, error) {
 	default:
 		return "", fmt.Errorf("unknown actual type '%s'", a.Type)
 	}
+	if a.Vlan != nil {
+		b.WriteString(in + a.Vlan.Format(nested(in), in))
+	}
 	if a.VirtualPort != nil {
 		b.WriteString(in + formatVPort(a.VirtualPort, "", in))
 	}
@@ -341,6 +345,11 @@ func ParseStatus(status []byte) (*Domain, map[string]Actual, error) {
 		}
 		if vp := an.child("", "virtualport"); vp != nil {
 			a.VirtualPort = readVPort(vp)
+		}
+		if vn := an.child("", "vlan"); vn != nil {
+			if a.Vlan, err = vlan.Parse(status[vn.start:vn.end]); err != nil {
+				return nil, nil, apierr.Wrap(err, apierr.InvalidXML, "%s: %s: <actual>", d.subject(), name)
+			}
 		}
 		if bn := an.child("", "bandwidth"); bn != nil {
 			if a.Bandwidth, err = bandwidth.Parse(status[bn.start:bn.end]); err != nil {

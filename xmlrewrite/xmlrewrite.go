@@ -13,6 +13,7 @@ package xmlrewrite
 
 import (
 	"github.com/virtswitch/virtswitch/bandwidth"
+	"github.com/virtswitch/virtswitch/vlan"
 	"github.com/virtswitch/virtswitch/vport"
 	"github.com/virtswitch/virtswitch/xmlns"
 )
@@ -47,6 +48,7 @@ type Actual struct {
 	Dev, Mode   string // direct: pool device and macvtap mode
 	Bridge      string // bridge: host bridge
 	VirtualPort *vport.VirtualPort
+	Vlan        *vlan.Vlan           // Open vSwitch ports: portgroup's, else network's
 	Bandwidth   *bandwidth.Bandwidth // in effect (interface, else portgroup, else network)
 	SavedMAC    string               // passthrough: the device's own MAC before we changed it
 }
