@@ -16,10 +16,14 @@ build:
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/virtswitchctl ./virtswitchctl
 
 # -race needs cgo. promtool (Debian's prometheus package) checks the
-# metrics exposition; installed here when missing (tests run as root).
+# metrics exposition; the Open vSwitch tests (plumb, vswitch) start their own
+# ovsdb-server and ovs-vswitchd (openvswitch-switch). Both are installed here
+# when missing (tests run as root).
 test:
 	@command -v promtool >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@command -v ovs-vswitchd >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openvswitch-switch >/dev/null; }
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 lint:

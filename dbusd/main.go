@@ -38,7 +38,7 @@ var version = "0.1.0"
 
 type options struct {
 	configDir, stateDir, libvirtDir, netns string
-	drainFile, metricsAddr                 string
+	drainFile, metricsAddr, ovsDB          string
 	interval                               time.Duration
 	libvirtSockets, libvirtURI             string
 	adopt                                  bool
@@ -53,6 +53,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.libvirtDir, "libvirt-state-dir", vswitch.DefaultLibvirtStateDir, "libvirt's qemu state `dir` (NAME.pid of running domains)")
 	fs.StringVar(&o.netns, "netns", "", "do all plumbing in the network namespace at `path` (default: the daemon's own)")
 	fs.DurationVar(&o.interval, "reconcile-interval", 60*time.Second, "periodic recovery `interval` (0 disables)")
+	fs.StringVar(&o.ovsDB, "ovs-db", "", "Open vSwitch database `socket` for ovs-vsctl --db (default: ovs-vsctl's own)")
 	fs.StringVar(&o.libvirtSockets, "libvirt-socket", strings.Join(libvirtconn.DefaultSockets, ","),
 		"libvirt's RPC socket `paths`, comma-separated, tried in order (virtqemud, then libvirtd); none: do not follow libvirt")
 	fs.StringVar(&o.libvirtURI, "libvirt-uri", libvirtconn.DefaultURI, "the libvirt `URI` opened on that socket")
@@ -110,6 +111,7 @@ func serve(o options, log *slog.Logger) error {
 		StateDir:        o.stateDir,
 		LibvirtStateDir: o.libvirtDir,
 		Plumber:         plumber,
+		OVS:             &plumb.OVS{DB: o.ovsDB},
 		Observer:        srv,
 		Logger:          log,
 		DrainFile:       o.drainFile,
