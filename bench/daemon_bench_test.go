@@ -109,14 +109,7 @@ func checkCounts(b *testing.B, c *busapi.Client, want uint) {
 // restart recovery (kill -9, restart to READY=1). Run with -benchtime 1x;
 // iterations and runs are BENCH_ITER and BENCH_RUNS.
 func BenchmarkDaemon(b *testing.B) {
-	r := rig.New(b, rig.Options{NICs: nics, Tmpfs: !onDisk})
-	hook := rig.Build(b, "./hookbin", "virtswitch-hook", false)
-	root, err := os.Getwd()
-	if err != nil {
-		b.Fatal(err)
-	}
-	bash := filepath.Join(root, "bash-hook.sh")
-	r.Define("bench", rig.PoolNetwork("bench", "vepa", "eth", nics))
+	r, hook, bash := hookRig(b)
 	report("machine: %s", machine())
 	report("state dir on %s; %d live guests; %d iterations x %d runs", map[bool]string{true: "ext4 (disk)", false: "tmpfs"}[onDisk], live, iterations, runs)
 
@@ -172,6 +165,19 @@ func BenchmarkDaemon(b *testing.B) {
 	} {
 		b.ReportMetric(hooks.Median(m.name), m.unit)
 	}
+}
+
+// hookRig is a daemon's world with the vepa network bench on the NICs, the
+// real hook built, and the bash hook's path.
+func hookRig(b *testing.B) (r *rig.Rig, hook, bash string) {
+	r = rig.New(b, rig.Options{NICs: nics, Tmpfs: !onDisk})
+	hook = rig.Build(b, "./hookbin", "virtswitch-hook", false)
+	root, err := os.Getwd()
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.Define("bench", rig.PoolNetwork("bench", "vepa", "eth", nics))
+	return r, hook, filepath.Join(root, "bash-hook.sh")
 }
 
 // hookLatency runs guest lives through virtswitch-hook and the bash hook,

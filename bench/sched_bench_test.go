@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -27,14 +26,7 @@ const stormGuests = 64
 // over the bus and one scrape of /metrics. Run with -benchtime 1x (make
 // bench-sched); BENCH_ITER samples per figure and run, BENCH_RUNS runs.
 func BenchmarkDaemonScheduler(b *testing.B) {
-	r := rig.New(b, rig.Options{NICs: nics, Tmpfs: !onDisk})
-	hook := rig.Build(b, "./hookbin", "virtswitch-hook", false)
-	root, err := os.Getwd()
-	if err != nil {
-		b.Fatal(err)
-	}
-	bash := filepath.Join(root, "bash-hook.sh")
-	r.Define("bench", rig.PoolNetwork("bench", "vepa", "eth", nics))
+	r, hook, bash := hookRig(b)
 	report("machine: %s (shared with other engineers' work while measured)", machine())
 	r.Start("--drain-file", filepath.Join(r.Root, "drained"), "--metrics-address", "127.0.0.1:0")
 	m := regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+/metrics)`).FindStringSubmatch(r.D.Log())
