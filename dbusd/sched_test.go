@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -365,3 +366,23 @@ func TestMetrics(t *testing.T) {
 }
 
 const instanceID = "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f"
+
+// A metrics address that cannot be bound stops the start with a clear
+// error (the daemon never serves half-configured).
+func TestMetricsAddressTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	e := newEnv(t, testenv.BusOptions{})
+	d, err := startDaemon(t, e.bus, "--config-dir", e.configDir, "--state-dir", e.stateDir, "--libvirt-state-dir", e.libvirt,
+		"--netns", e.ns.Path, "--drain-file", e.drainFile, "--metrics-address", ln.Addr().String())
+	if err == nil {
+		t.Fatal("the daemon became ready on a taken metrics address")
+	}
+	<-d.Exited()
+	if !strings.Contains(d.Log(), "metrics: listen tcp "+ln.Addr().String()) || !strings.Contains(d.Log(), "address already in use") {
+		t.Fatalf("daemon log:\n%s", d.Log())
+	}
+}

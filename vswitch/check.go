@@ -54,6 +54,21 @@ func (s *Switch) encodeIncoming(doc []byte) ([]byte, *xmlrewrite.Domain, string,
 	return out, d, uuid, nil
 }
 
+// resolvePort finds a port's network and resolves what it gets, with the
+// errors PrepareDomain gives (the agreement test holds Check to them).
+// Needs defs held.
+func (s *Switch) resolvePort(pctx string, p xmlrewrite.Port) (*network, *resolve.Result, error) {
+	n := s.nets[p.Network]
+	if n == nil {
+		return nil, nil, apierr.New(apierr.NotFound, "%s: network '%s' is not defined", pctx, p.Network)
+	}
+	res, err := resolve.Resolve(n.def, p.Portgroup, p.VirtualPort)
+	if err != nil {
+		return nil, nil, apierr.Wrap(err, apierr.InvalidXML, "%s", pctx)
+	}
+	return n, res, nil
+}
+
 // Check answers, per virtswitch interface of a domain (Form A or Form B),
 // whether this host can serve it now and, if not, the error a Prepare would
 // give; and which device a Prepare would choose. It changes nothing: the
@@ -101,13 +116,9 @@ func (s *Switch) Check(doc []byte) (CheckResult, error) {
 		pc := PortCheck{MAC: p.MAC, Network: p.Network, Portgroup: p.Portgroup}
 		dev, err := func() (string, error) {
 			pctx := ctx + " interface " + p.MAC
-			n := s.nets[p.Network]
-			if n == nil {
-				return "", apierr.New(apierr.NotFound, "%s: network '%s' is not defined", pctx, p.Network)
-			}
-			res, err := resolve.Resolve(n.def, p.Portgroup, p.VirtualPort)
+			n, res, err := s.resolvePort(pctx, p)
 			if err != nil {
-				return "", apierr.Wrap(err, apierr.InvalidXML, "%s", pctx)
+				return "", err
 			}
 			if pc.Portgroup == "" {
 				pc.Portgroup = res.Portgroup

@@ -178,13 +178,9 @@ func (s *Switch) reserveLocked(d *xmlrewrite.Domain, uuid string, ttl time.Durat
 	}()
 	for _, p := range d.Ports {
 		pctx := ctx + " interface " + p.MAC
-		n := s.nets[p.Network]
-		if n == nil {
-			return "", changed, apierr.New(apierr.NotFound, "%s: network '%s' is not defined", pctx, p.Network)
-		}
-		res, err := resolve.Resolve(n.def, p.Portgroup, p.VirtualPort)
+		n, res, err := s.resolvePort(pctx, p)
 		if err != nil {
-			return "", changed, apierr.Wrap(err, apierr.InvalidXML, "%s", pctx)
+			return "", changed, err
 		}
 		key := portKey(uuid, p.MAC)
 		dev, err := n.pool.Allocate(key, res.Exclusive)
