@@ -71,11 +71,14 @@ func TestDomainEncodeDecode(t *testing.T) {
 	}
 	// red-network is ours; "default" is libvirt's; a file beside the config
 	// dir must not make "../outside" ours.
+	redNet := "<network><name>red-network</name><forward mode='vepa' dev='eth1'/><portgroup name='engineering'/></network>"
 	for _, f := range []string{filepath.Join(cfg, "red-network.xml"), filepath.Join(tmp, "outside.xml")} {
-		if err := os.WriteFile(f, []byte("<network/>"), 0o644); err != nil {
+		if err := os.WriteFile(f, []byte(redNet), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// Encode notes each network it leaves to libvirt (point 4), on stderr.
+	noteDefault := "virtswitchctl: note: network 'default' is not a virtswitch network here (no " + filepath.Join(cfg, "default.xml") + "): its interface is left to libvirt\n"
 	formAFile := filepath.Join(tmp, "a.xml")
 	formBFile := filepath.Join(tmp, "b.xml")
 	outsideFile := filepath.Join(tmp, "outside-guest.xml")
@@ -86,28 +89,33 @@ func TestDomainEncodeDecode(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		name  string
-		args  []string
-		stdin string
-		want  string
+		name    string
+		args    []string
+		stdin   string
+		want    string
+		wantErr string
 	}{
-		{"encode file", []string{"domain-encode", formAFile, "--config-dir", cfg}, "", domFormB},
-		{"encode, option first", []string{"domain-encode", "--config-dir", cfg, formAFile}, "", domFormB},
-		{"encode, option with =", []string{"domain-encode", "--config-dir=" + cfg, formAFile}, "", domFormB},
-		{"encode stdin", []string{"domain-encode", "--config-dir", cfg}, domFormA, domFormB},
-		{"encode -", []string{"domain-encode", "-", "--config-dir", cfg}, domFormA, domFormB},
-		{"encode Form B is a no-op", []string{"domain-encode", formBFile, "--config-dir", cfg}, "", domFormB},
-		{"network not configured", []string{"domain-encode", formAFile, "--config-dir", tmp + "/"}, "", domFormA},
-		{"name outside the config dir", []string{"domain-encode", outsideFile, "--config-dir", cfg}, "", outside},
-		{"decode file", []string{"domain-decode", formBFile}, "", domFormA},
-		{"decode stdin", []string{"domain-decode"}, domFormB, domFormA},
-		{"decode -", []string{"domain-decode", "-"}, domFormB, domFormA},
-		{"decode Form A is a no-op", []string{"domain-decode", formAFile}, "", domFormA},
+		{"encode file", []string{"domain-encode", formAFile, "--config-dir", cfg}, "", domFormB, noteDefault},
+		{"encode, option first", []string{"domain-encode", "--config-dir", cfg, formAFile}, "", domFormB, noteDefault},
+		{"encode, option before the verb", []string{"--config-dir", cfg, "domain-encode", formAFile}, "", domFormB, noteDefault},
+		{"encode, option with =", []string{"domain-encode", "--config-dir=" + cfg, formAFile}, "", domFormB, noteDefault},
+		{"encode stdin", []string{"domain-encode", "--config-dir", cfg}, domFormA, domFormB, noteDefault},
+		{"encode -", []string{"domain-encode", "-", "--config-dir", cfg}, domFormA, domFormB, noteDefault},
+		{"encode Form B is a no-op", []string{"domain-encode", formBFile, "--config-dir", cfg}, "", domFormB, noteDefault},
+		{"network not configured", []string{"domain-encode", formAFile, "--config-dir", tmp + "/"}, "", domFormA,
+			"virtswitchctl: note: network 'red-network' is not a virtswitch network here (no " + filepath.Join(tmp, "red-network.xml") + "): its interface is left to libvirt\n" +
+				strings.Replace(noteDefault, cfg, tmp, 1)},
+		{"name outside the config dir", []string{"domain-encode", outsideFile, "--config-dir", cfg}, "", outside,
+			"virtswitchctl: note: network '../outside' is not a virtswitch network here (no " + filepath.Join(tmp, "outside.xml") + "): its interface is left to libvirt\n" + noteDefault},
+		{"decode file", []string{"domain-decode", formBFile}, "", domFormA, ""},
+		{"decode stdin", []string{"domain-decode"}, domFormB, domFormA, ""},
+		{"decode -", []string{"domain-decode", "-"}, domFormB, domFormA, ""},
+		{"decode Form A is a no-op", []string{"domain-decode", formAFile}, "", domFormA, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := domainCtl(tc.stdin, tc.args...)
-			if code != 0 || errOut != "" {
-				t.Fatalf("exit %d, stderr %q", code, errOut)
+			if code != 0 || errOut != tc.wantErr {
+				t.Fatalf("exit %d, stderr %q\nwant stderr %q", code, errOut, tc.wantErr)
 			}
 			if out != tc.want {
 				t.Fatalf("stdout:\n%s\nwant:\n%s", out, tc.want)
@@ -143,10 +151,10 @@ func TestDomainVerbErrors(t *testing.T) {
 			[]string{"domain 'seed'", "interface de:ad:be:ef:ca:fe", "vswdeadbeefcafe"}},
 		{"missing file", []string{"domain-decode", filepath.Join(tmp, "nope.xml")}, "", 1, []string{"nope.xml"}},
 		{"missing config dir", []string{"domain-encode", "--config-dir", filepath.Join(tmp, "nope")}, domFormA, 1, []string{"config dir", "nope"}},
-		{"two files", []string{"domain-encode", bad, bad}, "", 2, []string{"more than one input file", "usage: virtswitchctl domain-encode"}},
-		{"unknown option", []string{"domain-decode", "--config-dir", tmp}, "", 2, []string{"unknown option '--config-dir'"}},
-		{"option without value", []string{"domain-encode", "--config-dir"}, "", 2, []string{"--config-dir needs a directory"}},
-		{"empty option value", []string{"domain-encode", "--config-dir="}, "", 2, []string{"--config-dir needs a directory"}},
+		{"two files", []string{"domain-encode", bad, bad}, "", 2, []string{"expected one FILE", "usage: virtswitchctl domain-encode"}},
+		{"unknown option", []string{"domain-decode", "--status"}, "", 2, []string{"unknown option '--status'"}},
+		{"option without value", []string{"domain-encode", "--config-dir"}, "", 2, []string{"--config-dir needs a value"}},
+		{"empty option value", []string{"domain-encode", "--config-dir="}, "", 2, []string{"--config-dir needs a value"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := domainCtl(tc.stdin, tc.args...)

@@ -18,90 +18,55 @@ import (
 	"strings"
 
 	"github.com/virtswitch/virtswitch/libvirtconn"
-	"github.com/virtswitch/virtswitch/netdef"
 	"github.com/virtswitch/virtswitch/xmlrewrite"
 )
 
 func init() {
-	const conn = " [--config-dir DIR] [--libvirt-socket PATH[,PATH]] [--libvirt-uri URI]"
 	register("define", verb{
-		args: "FILE|-" + conn + " [--validate]",
+		args: "FILE|- [--validate]",
 		help: "encode a domain (Form A) and define it in libvirt, in one step",
 		run:  func(a []string, in io.Reader, out io.Writer) error { return runDefineCreate(a, in, out, false) },
 	})
 	register("create", verb{
-		args: "FILE|-" + conn + " [--validate]",
+		args: "FILE|- [--validate]",
 		help: "encode a domain (Form A) and start it in libvirt as a transient domain",
 		run:  func(a []string, in io.Reader, out io.Writer) error { return runDefineCreate(a, in, out, true) },
 	})
 	register("dumpxml", verb{
-		args: "DOMAIN [--inactive] [--migratable] [--security-info]" + conn,
+		args: "DOMAIN [--inactive] [--migratable] [--security-info]",
 		help: "a domain's XML from libvirt in the portable Form A (name or UUID)",
 		run:  runDumpXML,
 	})
 	register("edit", verb{
-		args: "DOMAIN" + conn,
+		args: "DOMAIN",
 		help: "edit a domain's definition in Form A with $VISUAL/$EDITOR; encoded and defined on save",
 		run:  runEdit,
 	})
 }
 
-// libvirtOpts are the options of the verbs in this file.
+// libvirtOpts are a verb's arguments in this file: positional ones and
+// the boolean options it knows (the global ones are in globals).
 type libvirtOpts struct {
-	pos       []string
-	configDir string
-	cfg       libvirtconn.Config
-	flags     map[string]bool
+	pos   []string
+	flags map[string]bool
 }
 
-// parseLibvirtArgs reads positional arguments, --config-dir,
-// --libvirt-socket and --libvirt-uri (VIRTSWITCH_LIBVIRT_SOCKET and
-// VIRTSWITCH_LIBVIRT_URI give their defaults), and the boolean options
-// named in bools, in any order.
 func parseLibvirtArgs(args []string, npos int, bools ...string) (*libvirtOpts, error) {
-	o := &libvirtOpts{configDir: defaultConfigDir, flags: map[string]bool{}}
-	if v := os.Getenv("VIRTSWITCH_LIBVIRT_SOCKET"); v != "" {
-		o.cfg.Sockets = strings.Split(v, ",")
-	}
-	o.cfg.URI = os.Getenv("VIRTSWITCH_LIBVIRT_URI")
-	valued := map[string]func(string){
-		"--config-dir":     func(v string) { o.configDir = v },
-		"--libvirt-socket": func(v string) { o.cfg.Sockets = strings.Split(v, ",") },
-		"--libvirt-uri":    func(v string) { o.cfg.URI = v },
-	}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(a, "=")
-		if set, ok := valued[name]; ok {
-			if !hasVal {
-				if i+1 >= len(args) {
-					return nil, usagef("%s needs a value", name)
-				}
-				i++
-				val = args[i]
-			}
-			if val == "" {
-				return nil, usagef("%s needs a value", name)
-			}
-			set(val)
+	o := &libvirtOpts{flags: map[string]bool{}}
+	for _, a := range args {
+		if a == "-" || !strings.HasPrefix(a, "-") {
+			o.pos = append(o.pos, a)
 			continue
 		}
-		if strings.HasPrefix(a, "--") {
-			known := false
-			for _, b := range bools {
-				if a == "--"+b {
-					o.flags[b], known = true, true
-				}
+		known := false
+		for _, b := range bools {
+			if a == "--"+b {
+				o.flags[b], known = true, true
 			}
-			if !known {
-				return nil, usagef("unknown option '%s'", a)
-			}
-			continue
 		}
-		if a != "-" && strings.HasPrefix(a, "-") {
+		if !known {
 			return nil, usagef("unknown option '%s'", a)
 		}
-		o.pos = append(o.pos, a)
 	}
 	if len(o.pos) != npos {
 		return nil, usagef("expected %d argument(s), got %d", npos, len(o.pos))
@@ -109,30 +74,20 @@ func parseLibvirtArgs(args []string, npos int, bools ...string) (*libvirtOpts, e
 	return o, nil
 }
 
-// encodeForLibvirt converts Form A interfaces naming networks of the
-// config dir (the hook's rule, docs/SPEC-NOTES.md) to Form B.
-func (o *libvirtOpts) encode(doc []byte) ([]byte, error) {
-	if st, err := os.Stat(o.configDir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("config dir '%s' is not a directory", o.configDir)
-	}
-	out, _, err := xmlrewrite.Encode(doc, netdef.Store{Dir: o.configDir}.Has)
-	return out, err
-}
-
 func runDefineCreate(args []string, stdin io.Reader, stdout io.Writer, create bool) error {
 	o, err := parseLibvirtArgs(args, 1, "validate")
 	if err != nil {
 		return err
 	}
-	doc, err := readDomain(o.pos[0], stdin)
+	doc, err := readInput(o.pos[0], stdin)
 	if err != nil {
 		return err
 	}
-	formB, err := o.encode(doc)
+	formB, err := encodeHere(doc)
 	if err != nil {
 		return err
 	}
-	c, err := libvirtconn.Dial(o.cfg)
+	c, err := libvirtconn.Dial(globals.libvirt)
 	if err != nil {
 		return err
 	}
@@ -175,7 +130,7 @@ func runDumpXML(args []string, _ io.Reader, stdout io.Writer) error {
 // formA connects and reads the domain named by the argument in Form A. The
 // caller closes the client.
 func (o *libvirtOpts) formA(f libvirtconn.XMLFlags) (*libvirtconn.Client, libvirtconn.Domain, []byte, error) {
-	c, err := libvirtconn.Dial(o.cfg)
+	c, err := libvirtconn.Dial(globals.libvirt)
 	if err != nil {
 		return nil, libvirtconn.Domain{}, nil, err
 	}
@@ -222,7 +177,7 @@ func runEdit(args []string, stdin io.Reader, stdout io.Writer) error {
 		if err := runEditor(file); err != nil {
 			return err
 		}
-		edited, err := readDomain(file, nil)
+		edited, err := readInput(file, nil)
 		if err != nil {
 			return err
 		}
@@ -230,7 +185,7 @@ func runEdit(args []string, stdin io.Reader, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "Domain '%s' XML configuration not changed.\n", d.Name)
 			return nil
 		}
-		err = defineEdited(o, c, edited)
+		err = defineEdited(c, edited)
 		if err == nil {
 			fmt.Fprintf(stdout, "Domain '%s' XML configuration edited.\n", d.Name)
 			return nil
@@ -243,8 +198,8 @@ func runEdit(args []string, stdin io.Reader, stdout io.Writer) error {
 	}
 }
 
-func defineEdited(o *libvirtOpts, c *libvirtconn.Client, doc []byte) error {
-	formB, err := o.encode(doc)
+func defineEdited(c *libvirtconn.Client, doc []byte) error {
+	formB, err := encodeHere(doc)
 	if err != nil {
 		return err
 	}

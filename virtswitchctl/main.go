@@ -2,7 +2,11 @@
 // net-* commands (SPEC §8). Each verb lives in the file of its group and
 // registers itself in init.
 //
-// Exit codes: 0 success, 1 the operation failed (message on stderr), 2 usage.
+// Global options (before or after the verb): --config-dir DIR,
+// --libvirt-socket PATH[,PATH], --libvirt-uri URI, --help, --version.
+//
+// Exit codes: 0 success (and --help, --version), 1 the operation failed
+// (message on stderr), 2 usage.
 package main
 
 import (
@@ -11,12 +15,18 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
+
+	"github.com/virtswitch/virtswitch/libvirtconn"
 )
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0"
 
 // verb is one subcommand. run returns an error for a failed operation and a
 // usageError for bad arguments.
 type verb struct {
-	args string // argument synopsis for usage
+	args string // argument synopsis for usage (global options not repeated)
 	help string
 	run  func(args []string, stdin io.Reader, stdout io.Writer) error
 }
@@ -31,22 +41,97 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
+// globalOpts are accepted before or after the verb, by every verb (those
+// that read networks use configDir; those that talk to libvirt, libvirt).
+type globalOpts struct {
+	configDir string
+	libvirt   libvirtconn.Config
+	help      bool
+	version   bool
+}
+
+var globals globalOpts
+
+// notes receives what a verb tells the user besides its output (warnings
+// on stderr); run sets it.
+var notes io.Writer = os.Stderr
+
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: virtswitchctl VERB [ARGS]")
+	fmt.Fprintln(w, "usage: virtswitchctl [--config-dir DIR] [--libvirt-socket PATH] [--libvirt-uri URI] VERB [ARGS]")
+	fmt.Fprintln(w, "       virtswitchctl --help | --version | VERB --help")
 	names := make([]string, 0, len(verbs))
 	for n := range verbs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-14s %-22s %s\n", n, verbs[n].args, verbs[n].help)
+		fmt.Fprintf(w, "  %-18s %-34s %s\n", n, verbs[n].args, verbs[n].help)
 	}
+	fmt.Fprintf(w, "--config-dir: network definitions (default %s); libvirt: VIRTSWITCH_LIBVIRT_SOCKET, VIRTSWITCH_LIBVIRT_URI\n", defaultConfigDir)
+}
+
+// parseGlobals takes the global options out of args, wherever they are.
+func parseGlobals(args []string) (globalOpts, []string, error) {
+	g := globalOpts{configDir: defaultConfigDir}
+	if v := os.Getenv("VIRTSWITCH_LIBVIRT_SOCKET"); v != "" {
+		g.libvirt.Sockets = strings.Split(v, ",")
+	}
+	g.libvirt.URI = os.Getenv("VIRTSWITCH_LIBVIRT_URI")
+	valued := map[string]func(string){
+		"--config-dir":     func(v string) { g.configDir = v },
+		"--libvirt-socket": func(v string) { g.libvirt.Sockets = strings.Split(v, ",") },
+		"--libvirt-uri":    func(v string) { g.libvirt.URI = v },
+	}
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch a {
+		case "-h", "--help":
+			g.help = true
+			continue
+		case "--version":
+			g.version = true
+			continue
+		}
+		name, val, hasVal := strings.Cut(a, "=")
+		set, ok := valued[name]
+		if !ok {
+			rest = append(rest, a)
+			continue
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				return g, nil, usagef("%s needs a value", name)
+			}
+			i++
+			val = args[i]
+		}
+		if val == "" {
+			return g, nil, usagef("%s needs a value", name)
+		}
+		set(val)
+	}
+	return g, rest, nil
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	notes = stderr
+	g, args, err := parseGlobals(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "virtswitchctl: %v\n", err)
+		return 2
+	}
+	globals = g
+	switch {
+	case g.version:
+		fmt.Fprintf(stdout, "virtswitchctl %s\n", version)
+		return 0
+	case len(args) == 0 && g.help, len(args) > 0 && args[0] == "help":
+		usage(stdout)
+		return 0
+	case len(args) == 0:
 		usage(stderr)
 		return 2
 	}
@@ -56,7 +141,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
-	err := v.run(args[1:], stdin, stdout)
+	if g.help {
+		fmt.Fprintf(stdout, "usage: virtswitchctl %s %s\n  %s\n", args[0], v.args, v.help)
+		return 0
+	}
+	err = v.run(args[1:], stdin, stdout)
 	var ue usageError
 	var se silentError
 	switch {

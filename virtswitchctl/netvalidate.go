@@ -3,15 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"strings"
 
 	"github.com/virtswitch/virtswitch/netdef"
 )
 
 // net-validate checks a network definition offline, without the daemon, by
 // the same rules DefineNetwork applies (package netdef). Valid: exit 0 and
-// no output. Invalid: exit 1 with the error on one line of stderr.
+// one line saying what was validated. Invalid: exit 1 with the error on one
+// line of stderr.
 func init() {
 	register("net-validate", verb{
 		args: "FILE|-",
@@ -20,24 +19,19 @@ func init() {
 	})
 }
 
-func netValidate(args []string, stdin io.Reader, _ io.Writer) error {
-	if len(args) != 1 {
-		return usagef("expected one FILE (or - for standard input), got %d arguments", len(args))
-	}
-	file := args[0]
-	if strings.HasPrefix(file, "-") && file != "-" {
-		return usagef("unknown option '%s'", file)
-	}
-	var data []byte
-	var err error
-	if file == "-" {
-		data, err = io.ReadAll(stdin)
-	} else {
-		data, err = os.ReadFile(file)
-	}
+func netValidate(args []string, stdin io.Reader, stdout io.Writer) error {
+	from, data, err := readArg(args, stdin, "network definition")
 	if err != nil {
-		return fmt.Errorf("cannot read network definition: %v", err)
+		return err
 	}
-	_, err = netdef.Parse(data)
-	return err
+	n, err := netdef.Parse(data)
+	if err != nil {
+		return err
+	}
+	what := "host bridge " + n.Bridge
+	if n.Pool() {
+		what = fmt.Sprintf("pool of %d device(s)", len(n.Devices))
+	}
+	fmt.Fprintf(stdout, "Network %s from %s is valid: mode %s, %s, %d portgroup(s)\n", n.Name, from, n.Mode, what, len(n.Portgroups))
+	return nil
 }

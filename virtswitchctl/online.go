@@ -54,7 +54,7 @@ func online(fn func(c *busapi.Client) error) error {
 	}
 	c, err := busapi.Dial(d)
 	if err != nil {
-		return err
+		return fmt.Errorf("%v; virtswitchd serves on the system bus: start both with 'systemctl start dbus virtswitchd'", err)
 	}
 	defer c.Close()
 	err = fn(c)
@@ -62,7 +62,7 @@ func online(fn func(c *busapi.Client) error) error {
 	if errors.As(err, &re) {
 		switch re.Name {
 		case "org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner":
-			return fmt.Errorf("virtswitchd is not running (no owner of %s on the system bus)", busapi.BusName)
+			return fmt.Errorf("virtswitchd is not running (no owner of %s on the system bus); start it with 'systemctl start virtswitchd'", busapi.BusName)
 		}
 	}
 	return err
@@ -79,18 +79,9 @@ func oneArg(args []string, what string) (string, error) {
 }
 
 func netDefine(args []string, stdin io.Reader, stdout io.Writer) error {
-	file, err := oneArg(args, "FILE (or - for standard input)")
+	from, data, err := readArg(args, stdin, "network definition")
 	if err != nil {
 		return err
-	}
-	var data []byte
-	if file == "-" {
-		data, err = io.ReadAll(stdin)
-	} else {
-		data, err = os.ReadFile(file)
-	}
-	if err != nil {
-		return fmt.Errorf("cannot read network definition: %v", err)
 	}
 	return online(func(c *busapi.Client) error {
 		var path dbus.ObjectPath
@@ -100,10 +91,6 @@ func netDefine(args []string, stdin io.Reader, stdout io.Writer) error {
 		v, err := c.Property(string(path), busapi.NetworkInterface, "Name")
 		if err != nil {
 			return err
-		}
-		from := file
-		if file == "-" {
-			from = "standard input"
 		}
 		fmt.Fprintf(stdout, "Network %s defined from %s\n", v.Value(), from)
 		return nil

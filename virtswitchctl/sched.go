@@ -46,7 +46,7 @@ func domainCheck(args []string, stdin io.Reader, stdout io.Writer) error {
 		}
 		file = f
 	}
-	doc, err := readDomain(file, stdin)
+	doc, err := readInput(file, stdin)
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func domainReserve(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	doc, err := readDomain(file, stdin)
+	doc, err := readInput(file, stdin)
 	if err != nil {
 		return err
 	}
