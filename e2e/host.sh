@@ -106,7 +106,7 @@ mkdir_tracked() {
 }
 
 install_packages() {
-    local pkgs=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils dbus iproute2)
+    local pkgs=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils dbus iproute2 openvswitch-switch)
     local missing=() p
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -215,7 +215,8 @@ vswd_up() {
         org.freedesktop.DBus.NameHasOwner string:io.github.virtswitch1 2>/dev/null | grep -q 'boolean true'
 }
 
-# start_vswd [FLAG...]: virtswitchd with the suite's dirs and FLAGs.
+# start_vswd [FLAG...]: virtswitchd with the suite's dirs, VSWD_ARGS (flags
+# for every start of a run, e.g. --ovs-db) and FLAGs (this start only).
 start_vswd() {
     if vswd_up; then
         die "something already owns io.github.virtswitch1 on the system bus; stop that virtswitchd first"
@@ -225,7 +226,7 @@ start_vswd() {
         mkdir_tracked "$STATE_DIR"
         MADE_DIRS+=("$STATE_DIR/domains") # the daemon makes it
     fi
-    "$BIN/virtswitchd" --config-dir "$CONFIG_DIR" --state-dir "$STATE_DIR" "$@" >>"$WORK/virtswitchd.log" 2>&1 &
+    "$BIN/virtswitchd" --config-dir "$CONFIG_DIR" --state-dir "$STATE_DIR" ${VSWD_ARGS[@]+"${VSWD_ARGS[@]}"} "$@" >>"$WORK/virtswitchd.log" 2>&1 &
     VSWD_PID=$!
     wait_for 30 virtswitchd vswd_up || die "virtswitchd did not take its bus name; see $WORK/virtswitchd.log"
 }

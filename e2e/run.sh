@@ -29,10 +29,13 @@ WORK=$(mktemp -d /tmp/virtswitch-e2e.XXXXXX)
 BIN=$WORK/bin
 # shellcheck source=e2e/host.sh
 . "$HERE/host.sh"
+# shellcheck source=e2e/ovs.sh
+. "$HERE/ovs.sh"
 
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    ovs_cleanup
     host_cleanup "$rc" "${E2E_KEEP:-0}"
 }
 trap cleanup EXIT
@@ -361,10 +364,13 @@ build
 choose_accel
 start_bus
 start_libvirt
+start_ovs
+VSWD_ARGS=(--ovs-db "$OVS_DB")
 start_vswd
 warn_foreign_taps
 make_links
 define_networks
+define_ovs_network
 
 case_macvtap
 case_bridge
@@ -373,6 +379,7 @@ case_restore
 case_restarts
 case_adoption
 case_adoption_off_and_restarts
+case_ovs
 
 log "passed: ${#E2E_PASSED[@]}, failed: ${#E2E_FAILED[@]}"
 for c in "${E2E_FAILED[@]}"; do log "FAILED: $c"; done
