@@ -1,6 +1,7 @@
 package plumb
 
 import (
+	"fmt"
 	"math"
 	"strings"
 
@@ -13,29 +14,38 @@ import (
 // Traffic control for <bandwidth> (docs/PLUMBING.md, "Bandwidth").
 //
 // Each direction is shaped by one HTB class (rate = average, ceil = peak,
-// buffer = burst), the tc configuration libvirt itself makes for the
-// direction it shapes. The direction that leaves the host link is shaped on
-// the link's own egress. The direction that enters it cannot be shaped
-// there, and libvirt polices it (act_police), which this kernel lacks; so
-// its ingress is redirected (u32 match-all + mirred) to an IFB device of
-// its own, whose egress carries the same HTB shaper. ingress, u32, mirred,
-// IFB and HTB are all in Debian's and Fedora's stock kernels and in this one.
+// buffer = burst) on the egress of an IFB device of its own, to which a
+// clsact qdisc on the guest's link redirects that direction (a u32
+// match-all filter with a mirred redirect, on the clsact's ingress or egress
+// hook). Neither direction is shaped on the link's own root qdisc: libvirt
+// replaces a guest link's root qdisc with noqueue when the guest starts
+// (qemuDomainInterfaceSetDefaultQDisc, for every interface without its own
+// <bandwidth>), after virtswitch's prepare; it leaves clsact alone. And
+// libvirt's own scheme polices what enters the link (act_police), which
+// this kernel lacks. clsact, u32, mirred, IFB and HTB are all in Debian's
+// and Fedora's stock kernels and in this one.
 //
 // Which direction is which depends on the link: a tap's egress carries
 // traffic to the guest (QEMU reads it), a macvtap's egress carries traffic
 // from the guest (what QEMU writes is transmitted by the macvtap), and its
 // ingress what the lower device receives for the guest.
 
-// IFB links are named after the link they serve: "vsq" instead of "vsw".
-const ifbPrefix = "vsq"
+// IFB links are named after the link they serve: "vsi" (what enters it) or
+// "vso" (what leaves it) instead of "vsw".
+const (
+	ifbIngressPrefix = "vsi"
+	ifbEgressPrefix  = "vso"
+)
 
-// IFBName is the name of the IFB device that shapes what enters link name
-// ("" if name is not a "vsw…" name, which virtswitch never shapes).
-func IFBName(name string) string {
+// IFBNames are the names of the IFB devices that shape what enters and
+// what leaves link name ("" if name is not a "vsw…" name, which virtswitch
+// never shapes).
+func IFBNames(name string) (ingress, egress string) {
 	if !strings.HasPrefix(name, "vsw") {
-		return ""
+		return "", ""
 	}
-	return ifbPrefix + name[len("vsw"):]
+	rest := name[len("vsw"):]
+	return ifbIngressPrefix + rest, ifbEgressPrefix + rest
 }
 
 // ifbQueue is the IFB's queue length: the kernel default for IFB (32) lets
@@ -45,17 +55,17 @@ const ifbQueue = 1000
 
 // SetBandwidth applies bw to the macvtap or tap called name (nil: nothing
 // to do). It is all or nothing: on failure every qdisc, filter and IFB it
-// added is removed again. Delete removes the IFB with its link.
+// added is removed again. Delete removes the IFBs with their link.
 func (p *Plumber) SetBandwidth(name string, bw *bandwidth.Bandwidth) (err error) {
 	if bw == nil || (bw.In == nil && bw.Out == nil) {
 		return nil
 	}
 	what := "bandwidth of link '" + name + "'"
-	ifb := IFBName(name)
 	if err := checkName("link", name); err != nil {
 		return err
 	}
-	if ifb == "" {
+	inIFB, outIFB := IFBNames(name)
+	if inIFB == "" {
 		return plumbErr("cannot set %s: only links named vsw… are shaped", what)
 	}
 	l, found, err := p.linkByName(name)
@@ -79,54 +89,70 @@ func (p *Plumber) SetBandwidth(name string, bw *bandwidth.Bandwidth) (err error)
 			return plumbErr("cannot set %s: %v", what, err)
 		}
 	}
+	for _, d := range []struct {
+		ifb string
+		r   *bandwidth.Rate
+	}{{inIFB, ingress}, {outIFB, egress}} {
+		if d.r != nil {
+			if err := p.checkFree(d.ifb, "IFB '"+d.ifb+"' for "+what); err != nil {
+				return err
+			}
+		}
+	}
 
 	rev := &reverter{}
 	defer rev.fail(&err)
-	if egress != nil {
-		if err := p.shape(l, egress); err != nil {
-			return plumbErr("cannot set %s: %v", what, errText(err))
+	cl := &netlink.Clsact{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: l.Attrs().Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT}}
+	if err := p.h.QdiscAdd(cl); err != nil {
+		return plumbErr("cannot set %s: adding its clsact qdisc: %v", what, errText(err))
+	}
+	rev.add("removing the clsact qdisc of '"+name+"'", func() error { return p.h.QdiscDel(cl) })
+	for _, d := range []struct {
+		ifb, hook string
+		parent    uint32
+		r         *bandwidth.Rate
+	}{{inIFB, "ingress", netlink.HANDLE_MIN_INGRESS, ingress}, {outIFB, "egress", netlink.HANDLE_MIN_EGRESS, egress}} {
+		if d.r == nil {
+			continue
 		}
-		rev.add("removing the shaper of '"+name+"'", func() error { return p.unshape(l) })
-	}
-	if ingress == nil {
-		rev.success()
-		return nil
-	}
-	if err := p.checkFree(ifb, "IFB '"+ifb+"' for "+what); err != nil {
-		return err
-	}
-	attrs := netlink.NewLinkAttrs()
-	attrs.Name, attrs.TxQLen = ifb, ifbQueue
-	if err := p.h.LinkAdd(&netlink.Ifb{LinkAttrs: attrs}); err != nil {
-		return plumbErr("cannot set %s: creating IFB '%s': %v", what, ifb, errText(err))
-	}
-	rev.add("deleting IFB '"+ifb+"'", func() error { return p.delByName(ifb) })
-	il, found, err := p.linkByName(ifb)
-	if err != nil || !found {
-		return plumbErr("cannot set %s: IFB '%s' vanished after creation: %v", what, ifb, errText(err))
-	}
-	if err := p.h.LinkSetUp(il); err != nil {
-		return plumbErr("cannot set %s: bringing IFB '%s' up: %v", what, ifb, errText(err))
-	}
-	if err := p.shape(il, ingress); err != nil {
-		return plumbErr("cannot set %s: on IFB '%s': %v", what, ifb, errText(err))
-	}
-	in := &netlink.Ingress{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: l.Attrs().Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_INGRESS}}
-	if err := p.h.QdiscAdd(in); err != nil {
-		return plumbErr("cannot set %s: adding its ingress qdisc: %v", what, errText(err))
-	}
-	rev.add("removing the ingress qdisc of '"+name+"'", func() error { return p.h.QdiscDel(in) })
-	redirect := &netlink.U32{
-		FilterAttrs: netlink.FilterAttrs{LinkIndex: l.Attrs().Index, Parent: netlink.MakeHandle(0xffff, 0), Priority: 1, Protocol: unix.ETH_P_ALL},
-		// One key that matches every packet (mask 0).
-		Sel:     &netlink.TcU32Sel{Flags: netlink.TC_U32_TERMINAL, Nkeys: 1, Keys: []netlink.TcU32Key{{}}},
-		Actions: []netlink.Action{netlink.NewMirredAction(il.Attrs().Index)},
-	}
-	if err := p.h.FilterAdd(redirect); err != nil {
-		return plumbErr("cannot set %s: redirecting its ingress to IFB '%s': %v", what, ifb, errText(err))
+		il, err := p.addIFB(d.ifb, rev)
+		if err != nil {
+			return plumbErr("cannot set %s: %v", what, err)
+		}
+		if err := p.shape(il, d.r); err != nil {
+			return plumbErr("cannot set %s: on IFB '%s': %v", what, d.ifb, errText(err))
+		}
+		redirect := &netlink.U32{
+			FilterAttrs: netlink.FilterAttrs{LinkIndex: l.Attrs().Index, Parent: d.parent, Priority: 1, Protocol: unix.ETH_P_ALL},
+			// One key that matches every packet (mask 0).
+			Sel:     &netlink.TcU32Sel{Flags: netlink.TC_U32_TERMINAL, Nkeys: 1, Keys: []netlink.TcU32Key{{}}},
+			Actions: []netlink.Action{netlink.NewMirredAction(il.Attrs().Index)},
+		}
+		if err := p.h.FilterAdd(redirect); err != nil {
+			return plumbErr("cannot set %s: redirecting its %s to IFB '%s': %v", what, d.hook, d.ifb, errText(err))
+		}
 	}
 	rev.success()
 	return nil
+}
+
+// addIFB creates an up IFB device called name (its deletion registered on
+// rev) and returns it.
+func (p *Plumber) addIFB(name string, rev *reverter) (netlink.Link, error) {
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.TxQLen = name, ifbQueue
+	if err := p.h.LinkAdd(&netlink.Ifb{LinkAttrs: attrs}); err != nil {
+		return nil, fmt.Errorf("creating IFB '%s': %v", name, errText(err))
+	}
+	rev.add("deleting IFB '"+name+"'", func() error { return p.delByName(name) })
+	il, found, err := p.linkByName(name)
+	if err != nil || !found {
+		return nil, fmt.Errorf("IFB '%s' vanished after creation: %v", name, errText(err))
+	}
+	if err := p.h.LinkSetUp(il); err != nil {
+		return nil, fmt.Errorf("bringing IFB '%s' up: %v", name, errText(err))
+	}
+	return il, nil
 }
 
 // htbRoot is the handle of the root HTB qdisc, htbClass that of its class.
@@ -136,7 +162,7 @@ var (
 )
 
 // shape puts a root HTB qdisc with one default class shaped to r on l's
-// egress. HTB's default leaf is a pfifo of the link's tx_queue_len packets.
+// egress (an IFB's). HTB's default leaf is a pfifo of tx_queue_len packets.
 func (p *Plumber) shape(l netlink.Link, r *bandwidth.Rate) (err error) {
 	q := netlink.NewHtb(netlink.QdiscAttrs{LinkIndex: l.Attrs().Index, Handle: htbRoot, Parent: netlink.HANDLE_ROOT})
 	q.Defcls = 1
@@ -161,11 +187,6 @@ func (p *Plumber) shape(l netlink.Link, r *bandwidth.Rate) (err error) {
 	}
 	c := netlink.NewHtbClass(netlink.ClassAttrs{LinkIndex: l.Attrs().Index, Parent: htbRoot, Handle: htbClass}, cattrs)
 	return p.h.ClassAdd(c)
-}
-
-// unshape removes the root qdisc shape added (its class goes with it).
-func (p *Plumber) unshape(l netlink.Link) error {
-	return p.h.QdiscDel(&netlink.Htb{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: l.Attrs().Index, Handle: htbRoot, Parent: netlink.HANDLE_ROOT}})
 }
 
 // defaultBurst is the bucket (bytes) when <bandwidth> gives no burst: 10 ms
@@ -223,38 +244,48 @@ func checkRate(r *bandwidth.Rate) error {
 	return nil
 }
 
-// deleteIFB removes the IFB of link name, if there is one. Any other kind of
-// link under that name is left alone and reported.
-func (p *Plumber) deleteIFB(name string) error {
-	ifb := IFBName(name)
-	if ifb == "" {
+// deleteIFBs removes the IFBs of link name, if there are any. Any other
+// kind of link under those names is left alone and reported.
+func (p *Plumber) deleteIFBs(name string) error {
+	in, out := IFBNames(name)
+	if in == "" {
 		return nil
 	}
-	l, found, err := p.linkByName(ifb)
-	if err != nil {
-		return plumbErr("cannot delete IFB '%s': looking it up: %v", ifb, errText(err))
-	}
-	if !found {
-		return nil
-	}
-	if _, ok := l.(*netlink.Ifb); !ok {
-		return plumbErr("refusing to delete link '%s': it is a %s, not an IFB", ifb, l.Type())
-	}
-	if err := p.delLink(l); err != nil {
-		return plumbErr("cannot delete IFB '%s': %v", ifb, errText(err))
+	for _, ifb := range []string{in, out} {
+		l, found, err := p.linkByName(ifb)
+		if err != nil {
+			return plumbErr("cannot delete IFB '%s': looking it up: %v", ifb, errText(err))
+		}
+		if !found {
+			continue
+		}
+		if _, ok := l.(*netlink.Ifb); !ok {
+			return plumbErr("refusing to delete link '%s': it is a %s, not an IFB", ifb, l.Type())
+		}
+		if err := p.delLink(l); err != nil {
+			return plumbErr("cannot delete IFB '%s': %v", ifb, errText(err))
+		}
 	}
 	return nil
 }
 
-// DeleteStrayIFBs deletes every IFB named "vsq…" whose link ("vsw…") no
-// longer exists, and returns their names: what a crash between deleting a
-// link and its IFB leaves (recovery's orphan sweep calls it).
+// DeleteStrayIFBs deletes every IFB named "vsi…" or "vso…" (+ 12 hex
+// digits) whose link ("vsw…") no longer exists, and returns their names:
+// what a crash between deleting a link and its IFBs leaves (recovery's
+// orphan sweep calls it).
 func (p *Plumber) DeleteStrayIFBs() ([]string, error) {
 	// Name-only dumps: recovery runs this over namespaces holding a link
 	// per guest interface.
-	ifbs, err := p.Names(ifbPrefix)
-	if err != nil || len(ifbs) == 0 {
-		return nil, err
+	var ifbs []string
+	for _, prefix := range []string{ifbIngressPrefix, ifbEgressPrefix} {
+		names, err := p.Names(prefix)
+		if err != nil {
+			return nil, err
+		}
+		ifbs = append(ifbs, names...)
+	}
+	if len(ifbs) == 0 {
+		return nil, nil
 	}
 	links, err := p.Names("vsw")
 	if err != nil {
@@ -266,7 +297,7 @@ func (p *Plumber) DeleteStrayIFBs() ([]string, error) {
 	}
 	var gone, failed []string
 	for _, n := range ifbs {
-		if have["vsw"+n[len(ifbPrefix):]] {
+		if !twelveHex(n[3:]) || have["vsw"+n[3:]] {
 			continue
 		}
 		l, found, err := p.linkByName(n)
@@ -286,4 +317,17 @@ func (p *Plumber) DeleteStrayIFBs() ([]string, error) {
 		return gone, plumbErr("%s", strings.Join(failed, "; "))
 	}
 	return gone, nil
+}
+
+// twelveHex: the 12 lower-case hex digits of a guest link's name.
+func twelveHex(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

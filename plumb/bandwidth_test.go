@@ -52,8 +52,9 @@ var both = &bandwidth.Bandwidth{
 }
 
 // A tap's egress carries traffic to the guest (inbound), a macvtap's
-// egress traffic from the guest (outbound); the other direction is shaped
-// on an IFB its ingress is redirected to. Delete removes the IFB too.
+// egress traffic from the guest (outbound); each direction is redirected
+// from the link's clsact to an IFB of its own and shaped there. Delete
+// removes the IFBs too.
 func TestSetBandwidth(t *testing.T) {
 	for _, kind := range []string{"tap", "macvtap"} {
 		t.Run(kind, func(t *testing.T) {
@@ -70,54 +71,71 @@ func TestSetBandwidth(t *testing.T) {
 			}
 			// The kernel's default queue length (tap 1000, macvtap 500): a
 			// macvtap sizes its ring of frames for the guest by it (0 drops
-			// them all), and HTB's default leaf queue is that long.
+			// them all).
 			if q := f.ns.Link(t, target).Attrs().TxQLen; q < 500 {
 				t.Errorf("%s txqueuelen %d, want the kernel's default", kind, q)
 			}
 			if err := f.p.SetBandwidth(target, both); err != nil {
 				t.Fatal(err)
 			}
-			ifb := IFBName(target)
-			if ifb != "vsqdeadbeefcafe" {
-				t.Fatalf("IFB name %q", ifb)
-			}
-			l := f.ns.Link(t, ifb)
-			if _, ok := l.(*netlink.Ifb); !ok || l.Attrs().Flags&1 == 0 || l.Attrs().TxQLen != ifbQueue {
-				t.Errorf("IFB %s: %T flags %v txqlen %d", ifb, l, l.Attrs().Flags, l.Attrs().TxQLen)
+			inIFB, outIFB := IFBNames(target)
+			if inIFB != "vsideadbeefcafe" || outIFB != "vsodeadbeefcafe" {
+				t.Fatalf("IFB names %q %q", inIFB, outIFB)
 			}
 			egress, ingress := both.In, both.Out
 			if kind == "macvtap" {
 				egress, ingress = both.Out, both.In
 			}
+			if got := strings.Join(qdiscKinds(t, f.ns, target), ","); got != "clsact" {
+				t.Errorf("qdiscs of %s: %s, want clsact", target, got)
+			}
 			for _, c := range []struct {
-				link string
-				want *bandwidth.Rate
-			}{{target, egress}, {ifb, ingress}} {
-				h := shaper(t, f.ns, c.link)
+				ifb    string
+				parent uint32
+				want   *bandwidth.Rate
+			}{{inIFB, netlink.HANDLE_MIN_INGRESS, ingress}, {outIFB, netlink.HANDLE_MIN_EGRESS, egress}} {
+				l := f.ns.Link(t, c.ifb)
+				if _, ok := l.(*netlink.Ifb); !ok || l.Attrs().Flags&1 == 0 || l.Attrs().TxQLen != ifbQueue {
+					t.Errorf("IFB %s: %T flags %v txqlen %d", c.ifb, l, l.Attrs().Flags, l.Attrs().TxQLen)
+				}
+				h := shaper(t, f.ns, c.ifb)
 				if h == nil {
-					t.Fatalf("%s has no HTB class", c.link)
+					t.Fatalf("%s has no HTB class", c.ifb)
 				}
 				ceil := c.want.Peak
 				if ceil == 0 {
 					ceil = c.want.Average
 				}
 				if h.Rate != c.want.Average*1024 || h.Ceil != ceil*1024 {
-					t.Errorf("%s: HTB rate %d ceil %d B/s, want %d and %d", c.link, h.Rate, h.Ceil, c.want.Average*1024, ceil*1024)
+					t.Errorf("%s: HTB rate %d ceil %d B/s, want %d and %d", c.ifb, h.Rate, h.Ceil, c.want.Average*1024, ceil*1024)
+				}
+				// u32 filters of one clsact share their hash tables, so each
+				// hook lists both; the traffic test shows each redirects its
+				// own direction.
+				fs, err := f.ns.Handle().FilterList(f.ns.Link(t, target), c.parent)
+				if err != nil || len(fs) != 2 {
+					t.Fatalf("filters of %s at %x: %v %v", target, c.parent, fs, err)
+				}
+				found := false
+				for _, fl := range fs {
+					if u, ok := fl.(*netlink.U32); ok && len(u.Actions) == 1 {
+						if m, ok := u.Actions[0].(*netlink.MirredAction); ok && m.Ifindex == l.Attrs().Index && m.MirredAction == netlink.TCA_EGRESS_REDIR {
+							found = true
+						}
+					}
+				}
+				if !found {
+					t.Errorf("no mirred redirect to %s among %v", c.ifb, fs)
 				}
 			}
-			if got := strings.Join(qdiscKinds(t, f.ns, target), ","); got != "htb,ingress" {
-				t.Errorf("qdiscs of %s: %s, want htb,ingress", target, got)
+			// libvirt sets the root qdisc of a guest's link to noqueue
+			// when the guest starts; the shaping does not depend on it.
+			if err := f.ns.Handle().QdiscReplace(&netlink.GenericQdisc{QdiscAttrs: netlink.QdiscAttrs{
+				LinkIndex: f.ns.Link(t, target).Attrs().Index, Parent: netlink.HANDLE_ROOT}, QdiscType: "noqueue"}); err != nil {
+				t.Fatal(err)
 			}
-			fs, err := f.ns.Handle().FilterList(f.ns.Link(t, target), netlink.MakeHandle(0xffff, 0))
-			if err != nil || len(fs) != 1 {
-				t.Fatalf("ingress filters of %s: %v %v", target, fs, err)
-			}
-			u, ok := fs[0].(*netlink.U32)
-			if !ok || len(u.Actions) != 1 {
-				t.Fatalf("filter %+v", fs[0])
-			}
-			if m, ok := u.Actions[0].(*netlink.MirredAction); !ok || m.Ifindex != l.Attrs().Index || m.MirredAction != netlink.TCA_EGRESS_REDIR {
-				t.Errorf("action %+v, want a mirred egress redirect to %s", u.Actions[0], ifb)
+			if got := strings.Join(qdiscKinds(t, f.ns, target), ","); got != "clsact" {
+				t.Errorf("after libvirt's noqueue, qdiscs of %s: %s", target, got)
 			}
 
 			if err := f.p.Delete(target); err != nil {
@@ -130,38 +148,37 @@ func TestSetBandwidth(t *testing.T) {
 	}
 }
 
-// One direction only: no IFB for a tap limited inbound only; a macvtap
-// limited inbound only gets just the IFB.
+// One direction only: one IFB.
 func TestSetBandwidthOneWay(t *testing.T) {
 	f := newFixture(t)
 	if err := f.p.CreateTap(target, "br0", guest, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.p.SetBandwidth(target, &bandwidth.Bandwidth{In: &bandwidth.Rate{Average: 10}}); err != nil {
+	inbound := &bandwidth.Bandwidth{In: &bandwidth.Rate{Average: 10}}
+	if err := f.p.SetBandwidth(target, inbound); err != nil {
 		t.Fatal(err)
 	}
-	if f.ns.HasLink(t, IFBName(target)) {
-		t.Error("an IFB was made for a tap without outbound limit")
-	}
-	if got := strings.Join(qdiscKinds(t, f.ns, target), ","); got != "htb" {
-		t.Errorf("qdiscs %s, want htb", got)
+	in, out := IFBNames(target)
+	if f.ns.HasLink(t, in) || shaper(t, f.ns, out) == nil {
+		t.Error("a tap limited inbound only: want only the egress IFB")
 	}
 	mv := "vswdeadbeef0001"
 	if _, err := f.p.CreateMacvtap(mv, "eth1", "vepa", "de:ad:be:ef:00:01"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.p.SetBandwidth(mv, &bandwidth.Bandwidth{In: &bandwidth.Rate{Average: 10}}); err != nil {
+	if err := f.p.SetBandwidth(mv, inbound); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(qdiscKinds(t, f.ns, mv), ","); got != "ingress" || shaper(t, f.ns, IFBName(mv)) == nil {
-		t.Errorf("macvtap qdiscs %s; IFB shaper %v", got, shaper(t, f.ns, IFBName(mv)))
+	in, out = IFBNames(mv)
+	if f.ns.HasLink(t, out) || shaper(t, f.ns, in) == nil {
+		t.Error("a macvtap limited inbound only: want only the ingress IFB")
 	}
 	for _, n := range []string{target, mv} {
 		if err := f.p.Delete(n); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if f.ns.HasLink(t, IFBName(mv)) {
+	if f.ns.HasLink(t, in) || f.ns.HasLink(t, "vsodeadbeefcafe") {
 		t.Error("IFB left after Delete")
 	}
 }
@@ -183,19 +200,18 @@ func TestSetBandwidthFailures(t *testing.T) {
 		}
 	}
 
-	// The IFB's name is taken (by something that is not ours): the egress
-	// shaper already added is removed again.
-	f.ns.AddVeth(t, "vsqdeadbeefcafe", "squat0")
+	// An IFB's name is taken (by something that is not ours).
+	f.ns.AddVeth(t, "vsodeadbeefcafe", "squat0")
 	before = f.ns.Snapshot(t)
 	err := f.p.SetBandwidth(target, both)
-	checkPlumbingErr(t, err, "cannot create IFB 'vsqdeadbeefcafe'", "already exists (a veth)")
+	checkPlumbingErr(t, err, "cannot create IFB 'vsodeadbeefcafe'", "already exists (a veth)")
 	clean(t)
-	// Delete leaves a foreign link under the IFB's name alone, and says so.
-	checkPlumbingErr(t, f.p.Delete(target), "refusing to delete link 'vsqdeadbeefcafe'", "not an IFB")
-	if !f.ns.HasLink(t, "vsqdeadbeefcafe") || f.ns.HasLink(t, target) {
+	// Delete leaves a foreign link under an IFB's name alone, and says so.
+	checkPlumbingErr(t, f.p.Delete(target), "refusing to delete link 'vsodeadbeefcafe'", "not an IFB")
+	if !f.ns.HasLink(t, "vsodeadbeefcafe") || f.ns.HasLink(t, target) {
 		t.Error("Delete removed the wrong link")
 	}
-	if err := f.ns.Handle().LinkDel(f.ns.Link(t, "vsqdeadbeefcafe")); err != nil {
+	if err := f.ns.Handle().LinkDel(f.ns.Link(t, "vsodeadbeefcafe")); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.p.CreateTap(target, "br0", guest, 0); err != nil {
@@ -208,16 +224,18 @@ func TestSetBandwidthFailures(t *testing.T) {
 	checkPlumbingErr(t, f.p.SetBandwidth(target, &bandwidth.Bandwidth{Out: &bandwidth.Rate{Average: 1, Burst: 4194304}}), "burst 4194304 KiB is more than HTB can hold")
 	checkPlumbingErr(t, f.p.SetBandwidth(target, &bandwidth.Bandwidth{In: &bandwidth.Rate{Average: 1, Burst: 1000}}), "burst 1000 KiB takes 1000 s to send at 1 KiB/s")
 	clean(t)
-	// A second SetBandwidth on a shaped link fails (the kernel has a root
-	// qdisc already) and leaves the first one in place.
+	// A second SetBandwidth on a shaped link fails (the IFB exists) and
+	// leaves the first one in place.
 	if err := f.p.SetBandwidth(target, &bandwidth.Bandwidth{In: &bandwidth.Rate{Average: 10}}); err != nil {
 		t.Fatal(err)
 	}
-	checkPlumbingErr(t, f.p.SetBandwidth(target, both), "cannot set bandwidth of link '"+target+"'")
-	if h := shaper(t, f.ns, target); h == nil || h.Rate != 10*1024 {
+	checkPlumbingErr(t, f.p.SetBandwidth(target, both), "cannot create IFB 'vsodeadbeefcafe'", "already exists (a ifb)")
+	checkPlumbingErr(t, f.p.SetBandwidth(target, &bandwidth.Bandwidth{Out: &bandwidth.Rate{Average: 10}}), "cannot set bandwidth of link '"+target+"'", "clsact")
+	_, out := IFBNames(target)
+	if h := shaper(t, f.ns, out); h == nil || h.Rate != 10*1024 {
 		t.Errorf("first shaper changed: %+v", h)
 	}
-	if f.ns.HasLink(t, IFBName(target)) {
+	if in, _ := IFBNames(target); f.ns.HasLink(t, in) {
 		t.Error("IFB left by the failed second SetBandwidth")
 	}
 }
@@ -231,16 +249,20 @@ func TestDeleteStrayIFBs(t *testing.T) {
 	if err := f.p.SetBandwidth(target, both); err != nil {
 		t.Fatal(err)
 	}
-	stray := "vsq000000000001"
-	if err := f.ns.Handle().LinkAdd(&netlink.Ifb{LinkAttrs: netlink.LinkAttrs{Name: stray}}); err != nil {
-		t.Fatal(err)
+	for _, n := range []string{"vsi000000000001", "vso000000000001", "vsoadmin"} {
+		if err := f.ns.Handle().LinkAdd(&netlink.Ifb{LinkAttrs: netlink.LinkAttrs{Name: n}}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	f.ns.AddVeth(t, "vsq000000000002", "notifb0")
+	f.ns.AddVeth(t, "vsi000000000002", "notifb0")
 	gone, err := f.p.DeleteStrayIFBs()
-	if err != nil || len(gone) != 1 || gone[0] != stray {
+	if err != nil || strings.Join(gone, ",") != "vsi000000000001,vso000000000001" {
 		t.Fatalf("DeleteStrayIFBs: %v %v", gone, err)
 	}
-	if !f.ns.HasLink(t, IFBName(target)) || !f.ns.HasLink(t, "vsq000000000002") || f.ns.HasLink(t, stray) {
-		t.Error("wrong links deleted")
+	in, out := IFBNames(target)
+	for _, keep := range []string{in, out, "vsi000000000002", "vsoadmin"} {
+		if !f.ns.HasLink(t, keep) {
+			t.Errorf("%s deleted", keep)
+		}
 	}
 }

@@ -520,7 +520,7 @@ func (p *Plumber) makePersistentTap(name string, flags uint16) error {
 	return nil
 }
 
-// Delete removes the macvtap or tap called name, and the IFB SetBandwidth
+// Delete removes the macvtap or tap called name, and the IFBs SetBandwidth
 // made for it. A link that is already gone is success. Any other kind of link is refused (an orphan sweep must
 // never delete a NIC or bridge that merely has a matching name). Delete does
 // not restore a passthrough device's MAC: that is RestoreMAC's job.
@@ -542,8 +542,8 @@ func (p *Plumber) Delete(name string) error {
 			return plumbErr("cannot delete link '%s': %v", name, errText(err))
 		}
 	}
-	// The IFB that shaped what entered the link (SetBandwidth), if any.
-	return p.deleteIFB(name)
+	// The IFBs that shaped the link (SetBandwidth), if any.
+	return p.deleteIFBs(name)
 }
 
 // RestoreMAC sets device dev's MAC back to mac (the savedMAC a passthrough

@@ -75,17 +75,18 @@ func TestPrepareBandwidth(t *testing.T) {
 			t.Errorf("status lacks\n%s\nin\n%s", want, s)
 		}
 	}
-	if r := htbRate(t, f.ns, "vsw52540000b001"); r != 8000*1024 {
-		t.Errorf("portgroup interface: HTB rate %d", r)
+	// A tap: inbound leaves it (egress IFB vso…), outbound enters it (vsi…).
+	if r := htbRate(t, f.ns, "vso52540000b001"); r != 8000*1024 {
+		t.Errorf("portgroup interface: inbound HTB rate %d", r)
 	}
-	if r := htbRate(t, f.ns, "vsq52540000b001"); r != 4000*1024 {
-		t.Errorf("portgroup interface's IFB: HTB rate %d", r)
+	if r := htbRate(t, f.ns, "vsi52540000b001"); r != 4000*1024 {
+		t.Errorf("portgroup interface: outbound HTB rate %d", r)
 	}
-	if r := htbRate(t, f.ns, "vsw52540000b002"); r != 100*1024 {
+	if r := htbRate(t, f.ns, "vso52540000b002"); r != 100*1024 || f.ns.HasLink(t, "vsi52540000b002") {
 		t.Errorf("network-level interface: HTB rate %d", r)
 	}
-	if r := htbRate(t, f.ns, "vsw52540000b003"); r != 0 || f.ns.HasLink(t, "vsq52540000b003") {
-		t.Errorf("interface with its own <bandwidth> was shaped by virtswitch (rate %d)", r)
+	if f.ns.HasLink(t, "vso52540000b003") || f.ns.HasLink(t, "vsi52540000b003") {
+		t.Error("interface with its own <bandwidth> was shaped by virtswitch")
 	}
 	if err := f.sw.Release(g.uuid); err != nil {
 		t.Fatal(err)
@@ -107,12 +108,12 @@ func TestPrepareBandwidthFails(t *testing.T) {
 		testenv.FormAInterface("bw-bridge", "fast", "52:54:00:00:b0:12", ""),
 	)
 	// Something that is not ours holds the second interface's IFB name.
-	f.ns.AddVeth(t, "vsq52540000b012", "squat0")
+	f.ns.AddVeth(t, "vsi52540000b012", "squat0")
 	before := f.ns.Snapshot(t)
 	_, err := f.sw.Prepare(g.formB)
 	if err == nil || apierr.KindOf(err) != apierr.Plumbing ||
 		!strings.Contains(err.Error(), "domain 'bw2'") || !strings.Contains(err.Error(), "interface 52:54:00:00:b0:12") ||
-		!strings.Contains(err.Error(), "IFB 'vsq52540000b012'") || strings.Contains(err.Error(), "\n") {
+		!strings.Contains(err.Error(), "IFB 'vsi52540000b012'") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("Prepare: %v", err)
 	}
 	if d := testenv.Diff(before, f.ns.Snapshot(t)); d != "" {
@@ -141,11 +142,12 @@ func TestRecoverBandwidth(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A stray IFB (its link deleted by hand).
-	if err := f.ns.Handle().LinkAdd(&netlink.Ifb{LinkAttrs: netlink.LinkAttrs{Name: plumb.IFBName("vsw52540000ffff")}}); err != nil {
+	stray, _ := plumb.IFBNames("vsw52540000ffff")
+	if err := f.ns.Handle().LinkAdd(&netlink.Ifb{LinkAttrs: netlink.LinkAttrs{Name: stray}}); err != nil {
 		t.Fatal(err)
 	}
 	f.restart(t)
-	if !f.ns.HasLink(t, "vsq52540000b021") || f.ns.HasLink(t, "vsq52540000ffff") {
+	if !f.ns.HasLink(t, "vsi52540000b021") || f.ns.HasLink(t, stray) {
 		t.Error("recovery kept the stray IFB or removed a running guest's")
 	}
 	stop()
