@@ -97,10 +97,14 @@ case_ovs() {
     check_eq "VLAN tag (portgroup)" "$(ovs_ get Port "$t" tag 2>&1)" 42
     check_eq "ovs-vswitchd took the port (no error)" "$(ovs_ get Interface "$t" error 2>&1)" "[]"
     check "state file records the interfaceid OVS has" grep -q "interfaceid=$(ovs_ get Interface "$t" external-ids:iface-id | tr '"' "'")" "$(state_file "$g")"
-    check "the portgroup's bandwidth shapes the tap (HTB on its egress)" sh -c "tc qdisc show dev $t | grep -q htb"
+    # Inbound leaves a tap: redirected from its clsact to IFB vso… (HTB),
+    # still there after libvirt set the tap's root qdisc at start.
+    check "the tap has the clsact redirect" sh -c "tc qdisc show dev $t | grep -q clsact"
+    check "the portgroup's inbound 8000 KiB/s shapes IFB vso${t#vsw}" sh -c "tc class show dev vso${t#vsw} | grep -q 'rate 65536Kbit'"
     check_eq "connections" "$(connections "$PREFIX-ovs")" 1
     check "virsh destroy" virsh_ destroy "$g"
     check "tap removed" no_link "$t"
+    check "IFB removed" no_link "vso${t#vsw}"
     check "OVS port removed" ovs_port_gone "$t"
     check_eq "connections after destroy" "$(connections "$PREFIX-ovs")" 0
     virsh_ undefine "$g" >/dev/null 2>&1
