@@ -30,8 +30,9 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# The demo uses the binaries `build` just made (one build, not two).
 demo: build
-	./demo/demo.sh
+	VSW_BIN=$(abspath $(BIN)) ./demo/demo.sh
 
 clean:
 	rm -rf $(BIN)
