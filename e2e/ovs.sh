@@ -15,9 +15,11 @@ VSWITCHD_PID=""
 
 ovs_() { timeout "$E2E_CMD_TIMEOUT" ovs-vsctl --timeout=10 --db="$OVS_DB" "$@"; }
 
-ovs_env() {
-    env OVS_RUNDIR="$OVS_DIR" OVS_LOGDIR="$OVS_DIR" OVS_DBDIR="$OVS_DIR" OVS_SYSCONFDIR="$OVS_DIR" "$@"
-}
+# The daemons are started as simple commands (env execs them), never
+# through a shell function: a backgrounded function runs in a subshell, $!
+# would be the subshell's PID, and stopping it would leave the daemon
+# running (holding, among others, the flock of /tmp/vsw-e2e.lock).
+OVS_ENV=(OVS_RUNDIR="$OVS_DIR" OVS_LOGDIR="$OVS_DIR" OVS_DBDIR="$OVS_DIR" OVS_SYSCONFDIR="$OVS_DIR")
 
 # start_ovs: database, ovs-vswitchd, and the bridge.
 start_ovs() {
@@ -27,14 +29,17 @@ start_ovs() {
     done
     mkdir -p "$OVS_DIR"
     ovsdb-tool create "$OVS_DIR/conf.db" /usr/share/openvswitch/vswitch.ovsschema || die "ovsdb-tool create failed"
-    ovs_env ovsdb-server "$OVS_DIR/conf.db" --remote="punix:$OVS_DIR/db.sock" \
+    env "${OVS_ENV[@]}" ovsdb-server "$OVS_DIR/conf.db" --remote="punix:$OVS_DIR/db.sock" \
         --unixctl="$OVS_DIR/ovsdb-server.ctl" --log-file="$OVS_DIR/ovsdb-server.log" >/dev/null 2>&1 &
     OVSDB_PID=$!
     wait_for 20 "ovsdb-server's socket" test -S "$OVS_DIR/db.sock" || die "ovsdb-server did not start; see $OVS_DIR"
+    [ "$(cat "/proc/$OVSDB_PID/comm" 2>/dev/null)" = ovsdb-server ] || die "PID $OVSDB_PID is not ovsdb-server"
     ovs_ --no-wait init || die "ovs-vsctl init failed"
-    ovs_env ovs-vswitchd "$OVS_DB" --unixctl="$OVS_DIR/ovs-vswitchd.ctl" \
+    env "${OVS_ENV[@]}" ovs-vswitchd "$OVS_DB" --unixctl="$OVS_DIR/ovs-vswitchd.ctl" \
         --log-file="$OVS_DIR/ovs-vswitchd.log" >/dev/null 2>&1 &
     VSWITCHD_PID=$!
+    wait_for 10 "ovs-vswitchd" sh -c "[ \"\$(cat /proc/$VSWITCHD_PID/comm 2>/dev/null)\" = ovs-vswitchd ]" ||
+        die "PID $VSWITCHD_PID is not ovs-vswitchd"
     link_exists "$OVS_BRIDGE" && die "link $OVS_BRIDGE already exists; a previous run may have left it"
     ovs_ add-br "$OVS_BRIDGE" -- set Bridge "$OVS_BRIDGE" datapath_type=netdev || die "ovs-vsctl add-br failed; see $OVS_DIR"
     wait_for 20 "bridge device $OVS_BRIDGE" link_exists "$OVS_BRIDGE" || die "no $OVS_BRIDGE device"
