@@ -31,6 +31,8 @@ BIN=$WORK/bin
 . "$HERE/host.sh"
 # shellcheck source=e2e/ovs.sh
 . "$HERE/ovs.sh"
+# shellcheck source=e2e/bandwidth.sh
+. "$HERE/bandwidth.sh"
 
 cleanup() {
     local rc=$?
@@ -380,6 +382,7 @@ case_restarts
 case_adoption
 case_adoption_off_and_restarts
 case_ovs
+case_own_bandwidth
 
 log "passed: ${#E2E_PASSED[@]}, failed: ${#E2E_FAILED[@]}"
 for c in "${E2E_FAILED[@]}"; do log "FAILED: $c"; done
