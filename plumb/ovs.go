@@ -143,7 +143,7 @@ func vlanArgs(v *vlan.Vlan) []string {
 // the port-profile and the VLAN settings. The bridge must exist in Open
 // vSwitch. All or nothing: a failure removes the port (which ovs-vsctl may
 // have committed before it timed out waiting for ovs-vswitchd) and the tap.
-func (p *Plumber) CreateOVSTap(name, mac string, queues int, o *OVS, port OVSPort) error {
+func (p *Plumber) CreateOVSTap(name, mac string, queues int, o *OVS, port OVSPort, opts ...CreateOption) error {
 	if err := checkName("bridge", port.Bridge); err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func (p *Plumber) CreateOVSTap(name, mac string, queues int, o *OVS, port OVSPor
 	if err != nil {
 		return err
 	}
-	return p.createTap(name, mac, queues, tapJoin{
+	return p.createTap(name, mac, queues, createOptions(opts), tapJoin{
 		where: "Open vSwitch bridge '" + port.Bridge + "'",
 		check: func(what string) (int, error) {
 			ok, err := o.BridgeExists(port.Bridge)

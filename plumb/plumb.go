@@ -175,7 +175,7 @@ func (p *Plumber) where() string {
 
 // CreateMacvtap creates macvtap name on pool device lower in mode (vepa,
 // private, bridge, passthrough), with MAC mac, and brings it up (and the
-// device too if it was down).
+// device too if it was down); with Down() the macvtap stays down.
 //
 // passthrough: the device's own MAC is returned as savedMAC and the device
 // takes the guest MAC (a passthru macvtap shares its device's MAC); the
@@ -185,7 +185,8 @@ func (p *Plumber) where() string {
 // Refused with nothing changed: an existing link named name, a missing
 // device, a device that already carries a passthrough macvtap, and for
 // passthrough a device that carries any macvtap/macvlan already.
-func (p *Plumber) CreateMacvtap(name, lower, mode, mac string) (savedMAC string, err error) {
+func (p *Plumber) CreateMacvtap(name, lower, mode, mac string, opts ...CreateOption) (savedMAC string, err error) {
+	o := createOptions(opts)
 	what := fmt.Sprintf("macvtap '%s'", name)
 	kmode, ok := macvtapModes[mode]
 	if !ok {
@@ -287,7 +288,10 @@ func (p *Plumber) CreateMacvtap(name, lower, mode, mac string) (savedMAC string,
 		}
 		rev.add(fmt.Sprintf("setting device '%s' down again", lower), func() error { return p.h.LinkSetDown(low) })
 	}
-	if err := p.h.LinkSetUp(created); err != nil {
+	if o.down {
+		// The device is up (above), so the link gets its carrier when
+		// SetUp brings it up.
+	} else if err := p.h.LinkSetUp(created); err != nil {
 		return "", plumbErr("cannot bring up %s on device '%s': %v%s", what, lower, errText(err), p.upHint(low, hw, err))
 	}
 	rev.success()
@@ -369,16 +373,16 @@ func (p *Plumber) upHint(low netlink.Link, hw net.HardwareAddr, err error) strin
 
 // CreateTap creates a persistent tap named name (IFF_VNET_HDR, and
 // IFF_MULTI_QUEUE when queues > 1) with the guest MAC's first byte set to
-// 0xFE, takes the bridge's MTU, enslaves it to bridge and brings it up. The
+// 0xFE, takes the bridge's MTU, enslaves it to bridge and brings it up (not with Down()). The
 // bridge must exist; it is never created. The tap has no owner or group, so
 // any process with CAP_NET_ADMIN (libvirtd) can attach to it by name with
 // the same multi-queue setting.
-func (p *Plumber) CreateTap(name, bridge, mac string, queues int) (err error) {
+func (p *Plumber) CreateTap(name, bridge, mac string, queues int, opts ...CreateOption) (err error) {
 	if err := checkName("bridge", bridge); err != nil {
 		return err
 	}
 	var br netlink.Link
-	return p.createTap(name, mac, queues, tapJoin{
+	return p.createTap(name, mac, queues, createOptions(opts), tapJoin{
 		where: "bridge '" + bridge + "'",
 		check: func(what string) (int, error) {
 			var found bool
@@ -414,7 +418,7 @@ type tapJoin struct {
 }
 
 // createTap is CreateTap's and CreateOVSTap's common part.
-func (p *Plumber) createTap(name, mac string, queues int, j tapJoin) (err error) {
+func (p *Plumber) createTap(name, mac string, queues int, o createOpts, j tapJoin) (err error) {
 	what := fmt.Sprintf("tap '%s'", name)
 	if err := checkName("link", name); err != nil {
 		return err
@@ -480,7 +484,9 @@ func (p *Plumber) createTap(name, mac string, queues int, j tapJoin) (err error)
 	if err := j.join(tap, rev, what); err != nil {
 		return err
 	}
-	if err := p.h.LinkSetUp(tap); err != nil {
+	if o.down {
+		// Joined but down: SetUp brings it up.
+	} else if err := p.h.LinkSetUp(tap); err != nil {
 		return plumbErr("cannot bring up %s on %s: %v", what, j.where, errText(err))
 	}
 	rev.success()

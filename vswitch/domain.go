@@ -177,14 +177,18 @@ func (s *Switch) prepareLocked(doc []byte, d *xmlrewrite.Domain, uuid string) (s
 	})
 	crashPoint("written")
 
-	// 3. The links.
+	// 3. The links (down for an incoming migration or restore: incoming.go).
+	var opts []plumb.CreateOption
+	if s.takeIncoming(uuid) {
+		opts = append(opts, plumb.Down())
+	}
 	rewrite := false
 	for _, pl := range plans {
 		p := pl.p
 		a := actuals[p.Target]
 		switch a.Type {
 		case resolve.ActualDirect:
-			saved, err := s.plumb.CreateMacvtap(p.Target, a.Dev, a.Mode, p.MAC)
+			saved, err := s.plumb.CreateMacvtap(p.Target, a.Dev, a.Mode, p.MAC, opts...)
 			if err != nil {
 				return nil, changed, apierr.Wrap(err, apierr.Plumbing, "%s", pl.pctx)
 			}
@@ -201,14 +205,14 @@ func (s *Switch) prepareLocked(doc []byte, d *xmlrewrite.Domain, uuid string) (s
 			undo = append(undo, func() { s.unplumb(target, dev, saved) })
 		case resolve.ActualBridge:
 			if isOVS(a) {
-				if err := s.plumb.CreateOVSTap(p.Target, p.MAC, p.Queues, s.ovs, ovsPort(uuid, a)); err != nil {
+				if err := s.plumb.CreateOVSTap(p.Target, p.MAC, p.Queues, s.ovs, ovsPort(uuid, a), opts...); err != nil {
 					return nil, changed, apierr.Wrap(err, apierr.Plumbing, "%s", pl.pctx)
 				}
 				target := p.Target
 				undo = append(undo, func() { s.unplumbOVS(target) })
 				break
 			}
-			if err := s.plumb.CreateTap(p.Target, a.Bridge, p.MAC, p.Queues); err != nil {
+			if err := s.plumb.CreateTap(p.Target, a.Bridge, p.MAC, p.Queues, opts...); err != nil {
 				return nil, changed, apierr.Wrap(err, apierr.Plumbing, "%s", pl.pctx)
 			}
 			target := p.Target
@@ -297,6 +301,7 @@ func (s *Switch) Release(uuid string) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		s.clearPending(uuid)
+		s.takeIncoming(uuid)
 		s.defs.RUnlock()
 		return nil
 	case err != nil:
@@ -500,6 +505,7 @@ func (s *Switch) RewriteIncoming(doc []byte) ([]byte, error) {
 		}
 		trials = append(trials, trial{n, key})
 	}
+	s.markIncoming(uuid)
 	if !changed {
 		return nil, nil
 	}

@@ -60,6 +60,11 @@ type Config struct {
 	Logger          *slog.Logger  // nil: slog.Default()
 	PendingGrace    time.Duration // 0: DefaultPendingGrace
 	DrainFile       string        // drained pool devices; "": DefaultDrainFile
+	// IncomingHeldDown, if set, reports whether LinksUp will be called
+	// when a guest's CPUs start on this host (virtswitchd: while it
+	// follows libvirt's domain events). Only then does the prepare of an
+	// incoming migration or restore leave the links down (incoming.go).
+	IncomingHeldDown func() bool
 }
 
 // Switch is the daemon's state. Create it with Open.
@@ -81,9 +86,6 @@ type Switch struct {
 
 	domains keyedMutex
 
-	pendMu  sync.Mutex
-	pending map[string]time.Time // UUID → when this daemon prepared it
-
 	// Uplink health (health.go).
 	health       sync.Mutex
 	down         map[string]bool            // host device → carrier down
@@ -92,6 +94,11 @@ type Switch struct {
 	drainFile    string
 
 	resv reservations // reserve.go
+
+	pendMu   sync.Mutex
+	pending  map[string]time.Time // UUID → when this daemon prepared it
+	incoming map[string]time.Time // UUID → when RewriteIncoming accepted it (links to stay down)
+	holdDown func() bool
 }
 
 type network struct {
@@ -141,6 +148,8 @@ func Open(cfg Config) (*Switch, error) {
 		pending:    map[string]time.Time{},
 		down:       map[string]bool{},
 		drainFile:  cfg.DrainFile,
+		incoming:   map[string]time.Time{},
+		holdDown:   cfg.IncomingHeldDown,
 	}
 	if s.drained, err = readDrained(cfg.DrainFile); err != nil {
 		s.log.Error("reading the drained devices", "err", err)
