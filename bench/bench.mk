@@ -6,6 +6,7 @@
 #                                    scheduler figures (bench-sched)
 #   make bench BENCH_ITER=500 BENCH_RUNS=5 BENCH_LIVE=10000
 #   make bench-e2e                   virsh start+destroy, virtswitch vs libvirt (libvirt as make e2e installs it)
+#   make bench-migrate               live migration A<->B: virtswitch vs libvirt-native (issue 13), BENCH_ITER=10 round trips
 #   make bench-adopt                 adoption window: define → Form B, p50/p99 over BENCH_ITER defines (issue 15)
 #   make torture                     kill -9 storms, TRIALS=10 by default
 #   make torture TRIALS=100
@@ -16,7 +17,7 @@ BENCH_LIVE ?= 10000
 TRIALS     ?= 10
 VIRSH_ITER ?= 20
 
-.PHONY: bench bench-daemon bench-sched bench-pool bench-e2e bench-adopt torture
+.PHONY: bench bench-daemon bench-sched bench-pool bench-e2e bench-adopt bench-migrate torture
 
 bench: bench-daemon bench-sched bench-pool
 
@@ -32,6 +33,10 @@ bench-sched:
 
 bench-adopt:
 	BENCH_ITER=$(BENCH_ITER) CGO_ENABLED=0 $(GO) test -tags bench -count=1 -run '^$$' -bench 'AdoptionWindow' -benchtime 1x -timeout 1h -v ./bench/
+
+# Issue 13: the two-host rig of e2e/migrate.sh; 10 round trips per kind.
+bench-migrate:
+	BENCH_ITER=$(if $(filter command line,$(origin BENCH_ITER)),$(BENCH_ITER),10) bash bench/migrate-bench.sh
 
 bench-pool:
 	$(GO) test -run '^$$' -bench . -benchtime 0.5s -count 5 ./pool/

@@ -19,8 +19,13 @@ import (
 type libvirtSide struct {
 	f       *libvirtconn.Follower
 	adopter *adopt.Adopter // nil: adoption off (--adopt=false)
+	sw      *vswitch.Switch
 	log     *slog.Logger
 }
+
+// connected: libvirt is followed now, so a guest's CPUs starting here will
+// be seen (an incoming migration's links may stay down until then).
+func (ls *libvirtSide) connected() bool { return ls.f.Client() != nil }
 
 // parseSockets reads --libvirt-socket: a comma-separated list tried in
 // order; "none" turns following libvirt off (nil).
@@ -46,12 +51,13 @@ func newLibvirtSide(o options, sw *vswitch.Switch, srv *server, log *slog.Logger
 	}
 	ls := &libvirtSide{
 		f:   libvirtconn.NewFollower(libvirtconn.Config{Sockets: sockets, URI: o.libvirtURI, Logger: log}),
+		sw:  sw,
 		log: log,
 	}
 	if o.adopt {
 		ls.adopter = &adopt.Adopter{Ours: sw.HasNetwork, Adopted: srv.DomainAdopted, Logger: log}
 	}
-	ls.f.OnConnect(ls.connected)
+	ls.f.OnConnect(ls.onConnect)
 	ls.f.OnEvent(ls.domainEvent)
 	return ls
 }
@@ -61,7 +67,8 @@ func (ls *libvirtSide) run(ctx context.Context) { ls.f.Run(ctx) }
 
 // connected runs after every (re)connect: events missed while libvirt was
 // away are not replayed, so adoption looks at every persistent domain.
-func (ls *libvirtSide) connected(c *libvirtconn.Client) {
+func (ls *libvirtSide) onConnect(c *libvirtconn.Client) {
+	ls.allLinksUp(c)
 	if ls.adopter != nil {
 		if n := ls.adopter.All(c); n > 0 {
 			ls.log.Info("adoption: scan after connecting to libvirt", "adopted", n)
@@ -83,7 +90,50 @@ func (ls *libvirtSide) domainEvent(c *libvirtconn.Client, ev libvirtconn.Event) 
 			ls.adopter.Domain(c, ev.UUID, ev.Name)
 		}
 	case libvirtconn.Started, libvirtconn.Resumed:
-		// A guest's CPUs run on this host (ev.Migrated(): it came by live
-		// migration). Issue 13 brings its links up here.
+		// Maybe a guest's CPUs run on this host now: a live migration
+		// finished here (resumed, migrated), a restore resumed, a
+		// `migrate --suspend` guest was resumed. An incoming guest's links
+		// were made down (vswitch/incoming.go); libvirt's state says whether
+		// the CPUs run (STARTED/migrated comes while the copy has not even
+		// begun).
+		ls.linksUp(c, ev.UUID, ev.Name)
+	}
+}
+
+// linksUp brings up a running domain's links (idempotent; a domain without
+// virtswitch state is nothing to do).
+func (ls *libvirtSide) linksUp(c *libvirtconn.Client, uuid, name string) {
+	if !ls.sw.HasDomainState(uuid) {
+		return
+	}
+	running, err := c.Running(uuid)
+	if err != nil {
+		ls.log.Warn("asking libvirt whether the guest runs", "domain", uuid, "name", name, "err", err)
+		return
+	}
+	if !running {
+		return
+	}
+	if _, err := ls.sw.LinksUp(uuid); err != nil {
+		ls.log.Error("bringing up the links of a guest that runs here", "domain", uuid, "name", name, "err", err)
+	}
+}
+
+// allLinksUp: after a (re)connect, events missed while libvirt (or this
+// daemon) was away are not replayed, so every running domain's links are
+// made sure to be up: a migration may have finished meanwhile.
+func (ls *libvirtSide) allLinksUp(c *libvirtconn.Client) {
+	doms, err := c.ListRunning()
+	if err != nil {
+		ls.log.Warn("listing running domains to bring their links up", "err", err)
+		return
+	}
+	for _, d := range doms {
+		if !ls.sw.HasDomainState(d.UUID) {
+			continue
+		}
+		if _, err := ls.sw.LinksUp(d.UUID); err != nil {
+			ls.log.Error("bringing up the links of a guest that runs here", "domain", d.UUID, "name", d.Name, "err", err)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -106,6 +107,9 @@ func serve(o options, log *slog.Logger) error {
 	defer conn.Close()
 
 	srv := newServer(conn, log, version)
+	// Set once libvirt is followed; read by the switch on every incoming
+	// migration (links stay down only while events will bring them up).
+	var following atomic.Pointer[libvirtSide]
 	sw, err := vswitch.Open(vswitch.Config{
 		ConfigDir:       o.configDir,
 		StateDir:        o.stateDir,
@@ -115,6 +119,10 @@ func serve(o options, log *slog.Logger) error {
 		Observer:        srv,
 		Logger:          log,
 		DrainFile:       o.drainFile,
+		IncomingHeldDown: func() bool {
+			ls := following.Load()
+			return ls != nil && ls.connected()
+		},
 	})
 	if err != nil {
 		return err
@@ -158,6 +166,7 @@ func serve(o options, log *slog.Logger) error {
 
 	go sw.Run(ctx, o.interval)
 	if ls := newLibvirtSide(o, sw, srv, log); ls != nil {
+		following.Store(ls)
 		go ls.run(ctx)
 	}
 	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {

@@ -61,10 +61,11 @@ setup_hosts() {
     th_host A 10.99.0.1
     th_host B 10.99.0.2
     th_link A 10.99.0.1 B 10.99.0.2
-    # A's links get ifindexes above 2000, B's above 4000: far from each
-    # other and from the root namespace's and test namespaces' (/dev/tapN).
-    th_skip_ifindexes A 2000
-    th_skip_ifindexes B 4000
+    # A's links get ifindexes above 100, B's above 300 (C's above 500):
+    # apart from each other's and from those of the root namespace and of
+    # small test namespaces (/dev/tapN; a run makes a few dozen links).
+    th_skip_ifindexes A 100
+    th_skip_ifindexes B 300
     th_nics A "${A_NICS[@]}" "${A_PT[@]}"
     th_nics B "${B_NICS[@]}" "${B_PT[@]}"
     th_bridge A "$A_BR"
@@ -339,9 +340,11 @@ case_link_down() {
     t=$(mac_target $mac)
     check "fill guest starts on A" fill_start A "$g" "$mac" "$PREFIX-vepa"
     migrate_bg A B "$g" --bandwidth 8
+    # Up is wrong only while the source still runs the guest (after the
+    # switch-over virsh takes a moment to return, the guest running on B).
     while pid_alive "$MIG_PID"; do
         if link_up_in B "$t"; then
-            up=$((up + 1))
+            [ "$(h_state A "$g")" = running ] && up=$((up + 1))
         elif link_down_in B "$t"; then
             down=$((down + 1))
         fi
@@ -350,7 +353,7 @@ case_link_down() {
     wait "$MIG_PID"
     rc=$?
     check_eq "throttled migration A->B" "$rc" 0
-    log "  during the copy: $down samples of $t down, $up up"
+    log "  during the copy: $down samples of $t down, $up up while A still ran the guest"
     check "$t seen down on B during the copy (>= 5 samples)" test "$down" -ge 5
     check_eq "samples of $t up on B while the guest still ran on A" "$up" 0
     check_arrived B A "$g" "$mac" direct "${B_NICS[0]}" vepa
@@ -478,7 +481,87 @@ case_faults() {
     case_end
 }
 
+# ---- mixed hosts: C runs plain libvirt (no virtswitch) ------------------------------
+
+C_NIC=enp7s0
+
+# setup_host_c: host C, linked to B only (10.99.1.0/24; a route to B's
+# 10.99.0.2), libvirt without the hook and without virtswitchd, and a
+# libvirt network of the same name as B's virtswitch network, vepa mode.
+setup_host_c() {
+    th_host C 10.99.1.3
+    th_link B 10.99.1.2 C 10.99.1.3
+    ip -n "${TH_NETNS[C]}" route add 10.99.0.0/24 via 10.99.1.2 || die "route from C to B"
+    th_skip_ifindexes C 500
+    th_nics C "$C_NIC"
+    th_start_bus C
+    th_start_libvirtd C 0
+    printf "<network>\n  <name>%s</name>\n  <forward mode='vepa'>\n    <interface dev='%s'/>\n  </forward>\n</network>\n" \
+        "$PREFIX-vepa" "$C_NIC" >"$WORK/net-c.xml"
+    vsh C net-define "$WORK/net-c.xml" >/dev/null || die "libvirt network on host C"
+    vsh C net-start "$PREFIX-vepa" >/dev/null || die "starting libvirt's network on host C"
+}
+
+# formb_inactive HOST NAME: the persistent definition runs virtswitch's
+# Form B (no type='network' interface, an unmanaged target).
+formb_inactive() {
+    local x
+    x=$(vsh "$1" dumpxml --inactive "$2") || return 1
+    case $x in *"<interface type='network'>"*) return 1 ;; esac
+    case $x in *"managed='no'"*) return 0 ;; esac
+    return 1
+}
+
+# portable_xml HOST NAME: virtswitchctl dumpxml (Form A) into WORK.
+portable_xml() { vctl_on "$1" dumpxml --migratable "$2" >"$WORK/$2.portable.xml"; }
+
+# native_macvtap HOST NAME: the guest's QEMU holds a macvtap that libvirt made
+# on C's NIC (by device number).
+native_macvtap() {
+    local l
+    l=$(on "$1" ip -o link show type macvtap | sed -n "s/^[0-9]*: \([^@]*\)@$C_NIC:.*/\1/p" | head -n1)
+    [ -n "$l" ] || { echo "no macvtap on $C_NIC in host $1"; return 1; }
+    in_host "$1" qemu_holds_macvtap "$(hq_pid "$1" "$2")" "$l"
+}
+
+case_mixed() {
+    case_begin "6: mixed hosts: libvirt's own network driver <-> virtswitch, --persistent both ways"
+    [ -n "${TH_NETNS[C]:-}" ] || setup_host_c
+    local g=$PREFIX-g9 mac=52:54:00:4d:00:09 t
+    t=$(mac_target $mac)
+    form_a "$g" "$mac" "$PREFIX-vepa" >"$WORK/$g.xml"
+    check "Form A guest defined on plain host C" vsh C define "$WORK/$g.xml"
+    check "it starts on libvirt's network driver" vsh C start "$g"
+    check "C's libvirt gives it a macvtap on $C_NIC" native_macvtap C "$g"
+
+    check "migrate --live --persistent C->B" migrate C B "$g" --persistent
+    check_arrived B C "$g" "$mac" direct "${B_NICS[0]}" vepa
+    check_eq "host B counts" "$(counts_of B)" "vepa=1[${B_NICS[0]}:1] br=0 pt=0"
+    check "B's persistent definition becomes Form B" wait_for 15 "B's persistent $g in Form B" formb_inactive B "$g"
+    check "destroy on B" vsh B destroy "$g"
+    check_eq "host B counts after destroy" "$(counts_of B)" "$BASE_B"
+    check "cold start on B from the persistent definition" vsh B start "$g"
+    check_eq "$g runs on B" "$(h_state B "$g")" running
+    check "B's QEMU holds B's macvtap" in_host B qemu_holds_macvtap "$(hq_pid B "$g")" "$t"
+    check_eq "host B counts after the cold start" "$(counts_of B)" "vepa=1[${B_NICS[0]}:1] br=0 pt=0"
+
+    check "virtswitchctl dumpxml on B gives the portable form" portable_xml B "$g"
+    check "the portable form names the network" grep -q "<source network='$PREFIX-vepa'/>" "$WORK/$g.portable.xml"
+    check "migrate --live --persistent --xml --persistent-xml B->C" \
+        migrate B C "$g" --persistent --xml "$WORK/$g.portable.xml" --persistent-xml "$WORK/$g.portable.xml"
+    check_eq "$g runs on C" "$(h_state C "$g")" running
+    check "C's libvirt gives it a macvtap on $C_NIC" native_macvtap C "$g"
+    check_eq "C's persistent definition is Form A" "$(vsh C dumpxml --inactive "$g" | grep -c "<interface type='network'>")" 1
+    check "B released the link" wait_for 30 "$t gone on B" no_link_in B "$t"
+    check_eq "host B counts" "$(counts_of B)" "$BASE_B"
+    check_eq "B's state files" "$(state_files B)" ""
+    gone "$g"
+    case_end
+}
+
 # ---- main --------------------------------------------------------------------------
+
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0 # sourced by bench/migrate-bench.sh
 
 install_packages
 build
@@ -488,7 +571,7 @@ fill_kernel >"$WORK/fill.bin"
 setup_hosts
 define_networks
 
-for c in ${MIGRATE_CASES-hops link_down refusals faults}; do "case_$c"; done
+for c in ${MIGRATE_CASES-hops link_down refusals faults mixed}; do "case_$c"; done
 
 log "passed: ${#E2E_PASSED[@]}, failed: ${#E2E_FAILED[@]}"
 for c in "${E2E_FAILED[@]}"; do log "FAILED: $c"; done

@@ -379,3 +379,46 @@ func (c *Client) Persistent(uuid string) (bool, error) {
 	}
 	return p == 1, nil
 }
+
+// Running tells whether the domain's CPUs run (libvirt state "running":
+// not paused, not an incoming migration still copying). A domain libvirt
+// does not know is not running.
+func (c *Client) Running(uuid string) (bool, error) {
+	u, ok := parseUUID(uuid)
+	if !ok {
+		return false, apierr.New(apierr.InvalidXML, "'%s' is not a domain UUID", uuid)
+	}
+	var state int32
+	err := c.call("asking for domain state", func() error {
+		d, err := c.l.DomainLookupByUUID(u)
+		if err != nil {
+			return err
+		}
+		state, _, err = c.l.DomainGetState(d, 0)
+		return err
+	})
+	if libvirt.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, domainErr(err, uuid, "asking for the state of")
+	}
+	return state == int32(libvirt.DomainRunning), nil
+}
+
+// ListRunning lists the domains whose CPUs run.
+func (c *Client) ListRunning() ([]Domain, error) {
+	var doms []libvirt.Domain
+	err := c.call("listing domains", func() (err error) {
+		doms, _, err = c.l.ConnectListAllDomains(1, libvirt.ConnectListDomainsRunning)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing libvirt's running domains: %w", err)
+	}
+	out := make([]Domain, 0, len(doms))
+	for _, d := range doms {
+		out = append(out, domainFrom(d))
+	}
+	return out, nil
+}

@@ -505,7 +505,9 @@ func (s *Switch) RewriteIncoming(doc []byte) ([]byte, error) {
 		}
 		trials = append(trials, trial{n, key})
 	}
-	s.markIncoming(uuid)
+	if len(d.Ports) > 0 {
+		s.markIncoming(uuid)
+	}
 	if !changed {
 		return nil, nil
 	}

@@ -100,3 +100,10 @@ func (s *Switch) LinksUp(uuid string) (int, error) {
 	}
 	return n, joinErrors(errs...)
 }
+
+// HasDomainState reports whether domain uuid has a state file here (a
+// cheap test before asking libvirt about it).
+func (s *Switch) HasDomainState(uuid string) bool {
+	_, err := s.state.Read(uuid)
+	return err == nil
+}
