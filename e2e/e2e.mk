@@ -3,9 +3,10 @@
 # The .deb/.rpm install-and-remove test (packaging/packaging.mk) is part of
 # it: both use the system bus, libvirt's hook dir and /etc/virtswitch, so
 # they run one after the other, never at once.
-.PHONY: e2e e2e-libvirt e2e-metrics
+.PHONY: e2e e2e-libvirt e2e-metrics e2e-migrate
 e2e: e2e-libvirt
 	$(MAKE) e2e-metrics
+	$(MAKE) e2e-migrate
 	$(MAKE) package-test
 
 # Debian's Prometheus scrapes virtswitchd on loopback (issue 14).
@@ -14,3 +15,8 @@ e2e-metrics:
 
 e2e-libvirt:
 	bash e2e/run.sh
+
+# Live migration between two libvirt hosts in namespaces (issue 13;
+# docs/MIGRATION.md).
+e2e-migrate:
+	bash e2e/migrate.sh
