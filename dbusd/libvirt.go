@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/virtswitch/virtswitch/adopt"
 	"github.com/virtswitch/virtswitch/libvirtconn"
@@ -63,7 +64,35 @@ func newLibvirtSide(o options, sw *vswitch.Switch, srv *server, log *slog.Logger
 }
 
 // run follows libvirt until ctx ends (its own goroutine).
-func (ls *libvirtSide) run(ctx context.Context) { ls.f.Run(ctx) }
+func (ls *libvirtSide) run(ctx context.Context) {
+	go ls.sweepHeldDown(ctx, heldDownSweep)
+	ls.f.Run(ctx)
+}
+
+// heldDownSweep: how often links still held down are checked against
+// libvirt's state. The events bring them up at once; this catches an event
+// that came before the CPUs ran (a restore queues STARTED/restored before
+// it resumes the guest, and its resume sends no event of its own).
+const heldDownSweep = 2 * time.Second
+
+func (ls *libvirtSide) sweepHeldDown(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c := ls.f.Client()
+		if c == nil {
+			continue
+		}
+		for _, uuid := range ls.sw.HeldDown() {
+			ls.linksUp(c, uuid, "")
+		}
+	}
+}
 
 // connected runs after every (re)connect: events missed while libvirt was
 // away are not replayed, so adoption looks at every persistent domain.

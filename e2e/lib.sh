@@ -109,6 +109,10 @@ link_exists() { [ -e "/sys/class/net/$1" ]; }
 link_ifindex() { cat "/sys/class/net/$1/ifindex" 2>/dev/null; }
 link_mac() { cat "/sys/class/net/$1/address" 2>/dev/null; }
 link_master() { basename "$(readlink "/sys/class/net/$1/master" 2>/dev/null)" 2>/dev/null; }
+# is_up_line: the `ip -o link` line on stdin has the UP flag (administratively
+# up; not the carrier). link_up LINK: LINK is up.
+is_up_line() { grep -q '<\([A-Z_-]*,\)*UP[,>]'; }
+link_up() { ip -o link show dev "$1" 2>/dev/null | is_up_line; }
 # macvtap mode as the kernel reports it (vepa, private, bridge, passthru).
 macvtap_mode() { ip -d link show dev "$1" 2>/dev/null | sed -n 's/.*macvtap mode \([a-z]*\).*/\1/p'; }
 # lower device of a macvlan/macvtap: "NAME@LOWER:" in ip's first line.

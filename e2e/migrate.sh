@@ -143,7 +143,7 @@ h_state() { vsh "$1" domstate "$2" 2>/dev/null | head -n1; }
 h_running_list() { vsh "$1" list --name 2>/dev/null | grep -v '^$' | sort | tr '\n' ' '; }
 h_uuid() { vsh "$1" domuuid "$2" 2>/dev/null | head -n1; }
 # link_up_in HOST LINK: administratively up (the UP flag, not carrier).
-link_up_in() { on "$1" ip -o link show dev "$2" 2>/dev/null | grep -q '<\([A-Z_-]*,\)*UP[,>]'; }
+link_up_in() { on "$1" ip -o link show dev "$2" 2>/dev/null | is_up_line; }
 link_down_in() { on "$1" ip -o link show dev "$2" 2>/dev/null | grep -q . && ! link_up_in "$1" "$2"; }
 no_link_in() { ! on "$1" test -e "/sys/class/net/$2"; }
 # vsw_links HOST: the virtswitch links (SPEC §2 target shape) of HOST.

@@ -213,6 +213,8 @@ case_restore() {
     check_eq "domain state" "$(domstate "$g")" running
     pid=$(qemu_pid "$g")
     check "QEMU holds the macvtap" qemu_holds_macvtap "$pid" "$t"
+    # Made down by the restore's prepare; up once libvirt runs the guest.
+    check "$t comes up once the restored guest runs" wait_for 15 "$t up" link_up "$t"
     check "state file has <actual>" grep -q "<actual type='direct'>" "$(state_file "$g")"
     check "libvirt runs it in Form B" libvirt_has_form_b "$g" "$t"
     check_eq "connections" "$(connections "$PREFIX-vepa")" 1

@@ -181,6 +181,8 @@ func (s *Switch) prepareLocked(doc []byte, d *xmlrewrite.Domain, uuid string) (s
 	var opts []plumb.CreateOption
 	if s.takeIncoming(uuid) {
 		opts = append(opts, plumb.Down())
+		s.setHeldDown(uuid, true)
+		undo = append(undo, func() { s.setHeldDown(uuid, false) })
 	}
 	rewrite := false
 	for _, pl := range plans {
@@ -302,6 +304,7 @@ func (s *Switch) Release(uuid string) error {
 	case errors.Is(err, fs.ErrNotExist):
 		s.clearPending(uuid)
 		s.takeIncoming(uuid)
+		s.setHeldDown(uuid, false)
 		s.defs.RUnlock()
 		return nil
 	case err != nil:
@@ -359,6 +362,7 @@ func (s *Switch) teardownLocked(uuid string, status []byte, counted bool) ([]str
 		return changed, apierr.Wrap(err, apierr.Plumbing, "%s", ctx)
 	}
 	s.clearPending(uuid)
+	s.setHeldDown(uuid, false)
 	return changed, nil
 }
 

@@ -48,6 +48,31 @@ func (s *Switch) markIncoming(uuid string) {
 	s.pendMu.Unlock()
 }
 
+// heldDown records that domain uuid's links were made down (LinksUp and
+// teardown forget it); HeldDown lists them for a sweep that catches what
+// an event did not (dbusd/libvirt.go).
+func (s *Switch) setHeldDown(uuid string, down bool) {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	if down {
+		s.held[uuid] = true
+	} else {
+		delete(s.held, uuid)
+	}
+}
+
+// HeldDown lists the domains whose links this daemon made down and has not
+// brought up yet.
+func (s *Switch) HeldDown() []string {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	out := make([]string, 0, len(s.held))
+	for u := range s.held {
+		out = append(out, u)
+	}
+	return out
+}
+
 // takeIncoming removes domain uuid's mark and reports whether it was there
 // and fresh.
 func (s *Switch) takeIncoming(uuid string) bool {
@@ -72,6 +97,7 @@ func (s *Switch) LinksUp(uuid string) (int, error) {
 	defer unlock()
 	b, err := s.state.Read(uuid)
 	if errors.Is(err, fs.ErrNotExist) {
+		s.setHeldDown(uuid, false)
 		return 0, nil
 	}
 	if err != nil {
@@ -97,6 +123,9 @@ func (s *Switch) LinksUp(uuid string) (int, error) {
 	}
 	if n > 0 {
 		s.log.Info("links up: the guest runs here", "domain", uuid, "name", d.Name, "links", n)
+	}
+	if len(errs) == 0 {
+		s.setHeldDown(uuid, false)
 	}
 	return n, joinErrors(errs...)
 }

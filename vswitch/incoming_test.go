@@ -2,6 +2,7 @@ package vswitch
 
 import (
 	"net"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -54,6 +55,9 @@ func TestIncomingLinksHeldDown(t *testing.T) {
 			}
 		}
 	}
+	if got := strings.Join(sortedCopy(f.sw.HeldDown()), " "); got != gs[0].uuid+" "+gs[1].uuid {
+		t.Errorf("HeldDown = %q, want the two incoming guests", got)
+	}
 	// A repeated prepare (libvirt retrying) changes nothing.
 	prepareAll(t, f, gs[:1])
 	for _, g := range gs[:2] {
@@ -72,6 +76,9 @@ func TestIncomingLinksHeldDown(t *testing.T) {
 	}
 	if got := counts(f.sw); got != seedCounts {
 		t.Errorf("counts = %s, want %s", got, seedCounts)
+	}
+	if h := f.sw.HeldDown(); len(h) != 0 {
+		t.Errorf("HeldDown after LinksUp = %v", h)
 	}
 	for _, g := range gs {
 		if err := f.sw.Release(g.uuid); err != nil {
@@ -107,6 +114,20 @@ func TestIncomingLinksHeldDown(t *testing.T) {
 	}
 	f.sw.Release(gs[0].uuid)
 
+	// A held-down domain released (failed migration) is no longer held.
+	if _, err := f.sw.RewriteIncoming(gs[0].formB); err != nil {
+		t.Fatal(err)
+	}
+	prepareAll(t, f, gs[:1])
+	if h := f.sw.HeldDown(); len(h) != 1 || h[0] != gs[0].uuid {
+		t.Errorf("HeldDown = %v, want [%s]", h, gs[0].uuid)
+	}
+	f.sw.Release(gs[0].uuid)
+	if h := f.sw.HeldDown(); len(h) != 0 {
+		t.Errorf("HeldDown after Release = %v", h)
+	}
+	f.sw.Release(gs[0].uuid)
+
 	// A refused incoming migration leaves no mark either.
 	bad := strings.Replace(gs[1].formA, "<source network='red-vepa'/>", "<source network='red-vepa' portgroup='sales'/>", 1)
 	if _, err := f.sw.RewriteIncoming([]byte(bad)); apierr.KindOf(err) != apierr.NotFound {
@@ -118,6 +139,12 @@ func TestIncomingLinksHeldDown(t *testing.T) {
 			t.Errorf("link %s down after a refused migration's RewriteIncoming", tg)
 		}
 	}
+}
+
+func sortedCopy(in []string) []string {
+	out := append([]string(nil), in...)
+	sort.Strings(out)
+	return out
 }
 
 func TestLinksUpErrors(t *testing.T) {

@@ -98,6 +98,7 @@ type Switch struct {
 	pendMu   sync.Mutex
 	pending  map[string]time.Time // UUID → when this daemon prepared it
 	incoming map[string]time.Time // UUID → when RewriteIncoming accepted it (links to stay down)
+	held     map[string]bool      // UUIDs whose links were made down and not brought up yet
 	holdDown func() bool
 }
 
@@ -149,6 +150,7 @@ func Open(cfg Config) (*Switch, error) {
 		down:       map[string]bool{},
 		drainFile:  cfg.DrainFile,
 		incoming:   map[string]time.Time{},
+		held:       map[string]bool{},
 		holdDown:   cfg.IncomingHeldDown,
 	}
 	if s.drained, err = readDrained(cfg.DrainFile); err != nil {
