@@ -44,7 +44,9 @@ vsh A start "$PREFIX-n" >/dev/null || die "starting the native guest"
 one() {
     local k=$1 from=$2 to=$3 t0 t1 info
     t0=$(date +%s%N)
-    migrate "$from" "$to" "$PREFIX-$k" >/dev/null || die "migrating $PREFIX-$k $from->$to"
+    # --persistent: the guest stays defined on both hosts, so the source
+    # still has it (shut off) to read its completed job from.
+    migrate "$from" "$to" "$PREFIX-$k" --persistent >/dev/null || die "migrating $PREFIX-$k $from->$to"
     t1=$(date +%s%N)
     info=$(vsh "$from" domjobinfo --completed "$PREFIX-$k") || die "domjobinfo on $from"
     printf '%s %s %s\n' \

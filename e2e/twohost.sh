@@ -8,7 +8,11 @@
 # link between the hosts), virtswitchd (own config and state dirs) and the
 # hook. Inside a host's mount namespace: /etc is an overlay of the machine's
 # /etc (so the hook, which libvirt runs with a cleared environment, reads this
-# host's /etc/virtswitch/networks at the default path), /run, /var/lib/libvirt
+# host's /etc/virtswitch/networks at the default path) with /etc/libvirt,
+# /etc/dbus-1 and /etc/virtswitch empty tmpfs of the host's own (an
+# overlay's lower dir must not change under it, and another suite's
+# libvirtd, hook and networks live in the machine's /etc; an empty
+# /etc/libvirt is libvirt's defaults), /run, /var/lib/libvirt
 # and /var/cache/libvirt are tmpfs, /var/log/libvirt is the host's log dir in
 # the work dir, and /sys is a sysfs of the host's network namespace (with the
 # cgroup2 hierarchy mounted again under it).
@@ -96,6 +100,8 @@ th_host() {
         mount --bind "$1/log" /var/log/libvirt
         mount -t sysfs sysfs /sys
         mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null || true
+        mkdir -p /etc/libvirt /etc/dbus-1 /etc/virtswitch
+        for d in /etc/libvirt /etc/dbus-1 /etc/virtswitch; do mount -t tmpfs -o mode=0755 tmpfs "$d"; done
         mkdir -p /run/dbus /run/libvirt /etc/libvirt/hooks/qemu.d /etc/virtswitch/networks /etc/dbus-1/system.d
     ' th "$d" || die "mounting host $h's dirs"
 }
@@ -232,7 +238,9 @@ th_cleanup() {
     done
     sleep 0.3
     for h in "${TH_HOSTS[@]}"; do
-        cp -a "${TH_DIR[$h]}/etc.up" "${TH_DIR[$h]}/etc" 2>/dev/null
+        # The host's configuration, for the logs.
+        mkdir -p "${TH_DIR[$h]}/etc"
+        on "$h" cp -a /etc/libvirt /etc/virtswitch "${TH_DIR[$h]}/etc/" 2>/dev/null
         ip netns del "${TH_NETNS[$h]}" 2>/dev/null
         umount "$TH_NSDIR/$h.mnt" 2>/dev/null
         rm -f "$TH_NSDIR/$h.mnt"
