@@ -150,13 +150,18 @@ func (c *Client) call(what string, fn func() error) error {
 
 // ListPersistent lists the persistent (defined) domains, running or not.
 func (c *Client) ListPersistent() ([]Domain, error) {
+	return c.list(libvirt.ConnectListDomainsPersistent, "persistent")
+}
+
+// list lists the domains libvirt selects with flags ("which" names them).
+func (c *Client) list(flags libvirt.ConnectListAllDomainsFlags, which string) ([]Domain, error) {
 	var doms []libvirt.Domain
 	err := c.call("listing domains", func() (err error) {
-		doms, _, err = c.l.ConnectListAllDomains(1, libvirt.ConnectListDomainsPersistent)
+		doms, _, err = c.l.ConnectListAllDomains(1, flags)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("listing libvirt's persistent domains: %w", err)
+		return nil, fmt.Errorf("listing libvirt's %s domains: %w", which, err)
 	}
 	out := make([]Domain, 0, len(doms))
 	for _, d := range doms {
@@ -408,17 +413,5 @@ func (c *Client) Running(uuid string) (bool, error) {
 
 // ListRunning lists the domains whose CPUs run.
 func (c *Client) ListRunning() ([]Domain, error) {
-	var doms []libvirt.Domain
-	err := c.call("listing domains", func() (err error) {
-		doms, _, err = c.l.ConnectListAllDomains(1, libvirt.ConnectListDomainsRunning)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listing libvirt's running domains: %w", err)
-	}
-	out := make([]Domain, 0, len(doms))
-	for _, d := range doms {
-		out = append(out, domainFrom(d))
-	}
-	return out, nil
+	return c.list(libvirt.ConnectListDomainsRunning, "running")
 }
