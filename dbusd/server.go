@@ -41,6 +41,8 @@ type server struct {
 	objMu sync.Mutex
 	nets  map[string]*netObject // exported network objects by name
 
+	propMu sync.Mutex // network property values: set by updateNetwork, copied by propsSnapshot
+
 	changeMu sync.Mutex
 	changed  map[string]bool // networks whose objects need a refresh
 	wake     chan struct{}
@@ -359,6 +361,9 @@ func (s *server) exportNetwork(info vswitch.NetworkInfo) (*netObject, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.conn.Export(propsSnapshot{p: p, mu: &s.propMu}, path, "org.freedesktop.DBus.Properties"); err != nil {
+		return nil, err
+	}
 	table := map[string]any{
 		"GetXMLDesc": func(flags uint32) (string, *dbus.Error) {
 			if flags > 1 {
@@ -393,6 +398,8 @@ func (s *server) updateNetwork(obj *netObject, info vswitch.NetworkInfo) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	s.propMu.Lock()
+	defer s.propMu.Unlock()
 	for _, k := range keys {
 		if k == "Name" || k == "UUID" {
 			continue
