@@ -1,6 +1,7 @@
 package vswitch
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -98,8 +99,18 @@ func TestRunningLongAndUpperCaseCmdline(t *testing.T) {
 		{"other", []string{"-uuid", "0a1b2c3d-0000-4000-8000-00000000abce"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command("sh", append([]string{"-c", "read x", "qemu"}, tc.args...)...)
+			// The child says "up" once it runs: cmd.Start returns when the
+			// exec is past its point of no return, before the kernel has
+			// set the new command line, so /proc/PID/cmdline read right
+			// then is sometimes empty (about 1 start in 11 here, with a
+			// 60 KB argument). QEMU writes its own pid file, so the daemon
+			// never reads a process that has not exec'd.
+			cmd := exec.Command("sh", append([]string{"-c", "echo up; read x", "qemu"}, tc.args...)...)
 			in, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,6 +119,9 @@ func TestRunningLongAndUpperCaseCmdline(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { in.Close(); cmd.Process.Kill(); cmd.Wait() })
+			if line, err := bufio.NewReader(out).ReadString('\n'); line != "up\n" {
+				t.Fatalf("child did not start: read %q, %v", line, err)
+			}
 			if err := os.WriteFile(filepath.Join(dir, "g.pid"), []byte(fmt.Sprintf("%d\n", cmd.Process.Pid)), 0o644); err != nil {
 				t.Fatal(err)
 			}
