@@ -3,10 +3,11 @@
 # The .deb/.rpm install-and-remove test (packaging/packaging.mk) is part of
 # it: both use the system bus, libvirt's hook dir and /etc/virtswitch, so
 # they run one after the other, never at once.
-.PHONY: e2e e2e-libvirt e2e-metrics e2e-migrate
+.PHONY: e2e e2e-libvirt e2e-metrics e2e-migrate e2e-getting-started
 e2e: e2e-libvirt
 	$(MAKE) e2e-metrics
 	$(MAKE) e2e-migrate
+	$(MAKE) e2e-getting-started
 	$(MAKE) package-test
 
 # Debian's Prometheus scrapes virtswitchd on loopback (issue 14).
@@ -20,3 +21,8 @@ e2e-libvirt:
 # docs/MIGRATION.md).
 e2e-migrate:
 	bash e2e/migrate.sh
+
+# README "Getting started on a host", step by step: the .deb installed for
+# real, the service, a network file, virsh define + start (issue 15).
+e2e-getting-started:
+	bash e2e/getting-started.sh

@@ -193,10 +193,15 @@ start_libvirt() {
     fi
     # The binary itself (SPEC §9); libvirt reads qemu.d when it starts.
     install -m 0755 "$BIN/virtswitch-hook" "$HOOK_PATH"
+    start_libvirt_daemons
+}
+
+# start_libvirt_daemons: virtlogd (unless one runs) and libvirtd, logging
+# into WORK; libvirtd reads the hook dir as it starts.
+start_libvirt_daemons() {
     printf 'log_outputs="3:file:%s/virtlogd.log"\n' "$WORK" >"$WORK/virtlogd.conf"
     printf 'log_outputs="3:file:%s/libvirtd.log"\n' "$WORK" >"$WORK/libvirtd.conf"
-    pid=$(cat /run/virtlogd.pid 2>/dev/null)
-    if ! pid_alive "$pid"; then
+    if ! pid_alive "$(cat /run/virtlogd.pid 2>/dev/null)"; then
         timeout 30 virtlogd -d -f "$WORK/virtlogd.conf" || die "virtlogd did not start"
         wait_for 20 "virtlogd's pid file" test -s /run/virtlogd.pid || die "virtlogd wrote no pid file"
         STARTED_VIRTLOGD=$(cat /run/virtlogd.pid)

@@ -188,3 +188,13 @@ connections() {
 
 # target NAME for a guest MAC (SPEC §2): vsw + 12 lower-case hex digits.
 mac_target() { printf 'vsw%s' "$(printf '%s' "$1" | tr -d ':' | tr 'A-F' 'a-f')"; }
+
+# inactive_is_form_b NAME TARGET: libvirt's persistent definition has the
+# Form B interface and no type='network' interface.
+inactive_is_form_b() {
+    local xml
+    xml=$(virsh_ dumpxml --inactive "$1") || return 1
+    case $xml in *"type='network'"*) return 1 ;; esac
+    case $xml in *"<target dev='$2' managed='no'/>"*) return 0 ;; esac
+    return 1
+}

@@ -270,16 +270,6 @@ case_restarts() {
     case_end
 }
 
-# inactive_is_form_b NAME TARGET: libvirt's persistent definition has the
-# Form B interface and no type='network' interface.
-inactive_is_form_b() {
-    local xml
-    xml=$(virsh_ dumpxml --inactive "$1") || return 1
-    case $xml in *"type='network'"*) return 1 ;; esac
-    case $xml in *"<target dev='$2' managed='no'/>"*) return 0 ;; esac
-    return 1
-}
-
 # inactive_names_network NAME NET: the persistent definition still has a
 # Form A interface on NET.
 inactive_names_network() {
