@@ -1,9 +1,13 @@
 // Package busname holds virtswitch's D-Bus names (SPEC §6): the bus name,
-// object paths and interfaces. It imports nothing, so the hook can use the
-// names without linking a D-Bus library; busapi re-exports them.
+// object paths and interfaces, and which bus errors mean that nobody serves
+// the bus name. It imports only the standard library, so the hook can use
+// the names without linking a D-Bus library; busapi re-exports them.
 package busname
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 const (
 	BusName           = "io.github.virtswitch1"
@@ -37,3 +41,18 @@ func EscapePath(name string) string {
 
 // NetworkPath is the object path of the network called name.
 func NetworkPath(name string) string { return NetworkPathPrefix + EscapePath(name) }
+
+// NotRunning is the error a client reports when the bus, not virtswitchd,
+// answered a call with the error named errName because nobody serves
+// BusName (no owner, no activatable service, or the owner went away before
+// replying); nil when errName is not such an error.
+func NotRunning(errName string) error {
+	switch {
+	case errName == "org.freedesktop.DBus.Error.ServiceUnknown",
+		errName == "org.freedesktop.DBus.Error.NameHasNoOwner",
+		errName == "org.freedesktop.DBus.Error.NoReply",
+		strings.HasPrefix(errName, "org.freedesktop.DBus.Error.Spawn."):
+		return fmt.Errorf("virtswitchd is not running (no owner of %s on the system bus: %s); start it with 'systemctl start virtswitchd'", BusName, errName)
+	}
+	return nil
+}

@@ -29,7 +29,7 @@ import (
 	"github.com/virtswitch/virtswitch/busapi"
 	"github.com/virtswitch/virtswitch/libvirtconn"
 	"github.com/virtswitch/virtswitch/metrics"
-	"github.com/virtswitch/virtswitch/netdef"
+	"github.com/virtswitch/virtswitch/netname"
 	"github.com/virtswitch/virtswitch/plumb"
 	"github.com/virtswitch/virtswitch/vswitch"
 )
@@ -49,7 +49,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("virtswitchd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.configDir, "config-dir", netdef.DefaultDir, "network definitions `dir`")
+	fs.StringVar(&o.configDir, "config-dir", netname.DefaultDir, "network definitions `dir`")
 	fs.StringVar(&o.stateDir, "state-dir", vswitch.DefaultStateDir, "per-domain state `dir` (tmpfs)")
 	fs.StringVar(&o.libvirtDir, "libvirt-state-dir", vswitch.DefaultLibvirtStateDir, "libvirt's qemu state `dir` (NAME.pid of running domains)")
 	fs.StringVar(&o.netns, "netns", "", "do all plumbing in the network namespace at `path` (default: the daemon's own)")

@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"libvirt.org/go/libvirtxml"
 
@@ -167,19 +166,6 @@ func TestOurs(t *testing.T) {
 	} {
 		if got := ours(dir, name); got != want {
 			t.Errorf("ours(%q) = %v, want %v", name, got, want)
-		}
-	}
-}
-
-func TestParseTimeout(t *testing.T) {
-	for in, want := range map[string]time.Duration{"10": 10 * time.Second, "2.5": 2500 * time.Millisecond, "500ms": 500 * time.Millisecond} {
-		if got, err := parseTimeout(in); err != nil || got != want {
-			t.Errorf("parseTimeout(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"0", "-1", "soon", "-3s"} {
-		if _, err := parseTimeout(in); err == nil {
-			t.Errorf("parseTimeout(%q) accepted", in)
 		}
 	}
 }

@@ -12,7 +12,7 @@
 //
 //	DBUS_SYSTEM_BUS_ADDRESS  the bus (default: the system bus)
 //	VIRTSWITCH_TIMEOUT       bound on the whole run: seconds ("10", "2.5") or a Go duration ("500ms"); default 10 s
-//	VIRTSWITCH_CONFIG_DIR    network definitions (default /etc/virtswitch/networks)
+//	VIRTSWITCH_CONFIG_DIR    network definitions (default netname.DefaultDir, /etc/virtswitch/networks)
 package main
 
 import (
@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,12 +27,11 @@ import (
 	"github.com/virtswitch/virtswitch/apierr"
 	"github.com/virtswitch/virtswitch/busname"
 	"github.com/virtswitch/virtswitch/buswire"
+	"github.com/virtswitch/virtswitch/clientenv"
+	"github.com/virtswitch/virtswitch/netname"
 )
 
-const (
-	defaultTimeout   = 10 * time.Second
-	defaultConfigDir = "/etc/virtswitch/networks"
-)
+const defaultTimeout = 10 * time.Second
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
@@ -62,17 +60,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		return 2
 	}
 	start := time.Now()
-	h := &hook{domain: args[0], stdout: stdout, stderr: stderr, configDir: defaultConfigDir, timeout: defaultTimeout, getenv: getenv}
+	h := &hook{domain: args[0], stdout: stdout, stderr: stderr, configDir: netname.DefaultDir, getenv: getenv}
 	if d := getenv("VIRTSWITCH_CONFIG_DIR"); d != "" {
 		h.configDir = d
 	}
-	if s := getenv("VIRTSWITCH_TIMEOUT"); s != "" {
-		t, err := parseTimeout(s)
-		if err != nil {
-			h.warnf("VIRTSWITCH_TIMEOUT: %v; using %s", err, defaultTimeout)
-		} else {
-			h.timeout = t
-		}
+	var err error
+	if h.timeout, err = clientenv.Timeout(getenv, defaultTimeout); err != nil {
+		h.warnf("%v; using %s", err, h.timeout)
 	}
 	h.deadline = start.Add(h.timeout)
 
@@ -266,8 +260,8 @@ func (h *hook) call(method string, arg string) (string, error) {
 		if e := apierr.FromDBus(re.Name, re.Message); e != nil {
 			return "", e
 		}
-		if notRunning(re.Name) {
-			return "", fmt.Errorf("virtswitchd is not running (%s)", re.Name)
+		if e := busname.NotRunning(re.Name); e != nil {
+			return "", e
 		}
 		return "", re
 	case errors.Is(err, os.ErrDeadlineExceeded):
@@ -275,30 +269,6 @@ func (h *hook) call(method string, arg string) (string, error) {
 	default:
 		return "", fmt.Errorf("%s: %v", method, err)
 	}
-}
-
-// notRunning tells the bus's "nobody owns that name" errors apart from an
-// answer given by the daemon.
-func notRunning(name string) bool {
-	switch name {
-	case "org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner",
-		"org.freedesktop.DBus.Error.NoReply":
-		return true
-	}
-	return strings.HasPrefix(name, "org.freedesktop.DBus.Error.Spawn.")
-}
-
-func parseTimeout(s string) (time.Duration, error) {
-	var d time.Duration
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		d = time.Duration(f * float64(time.Second))
-	} else if d, err = time.ParseDuration(s); err != nil {
-		return 0, fmt.Errorf("'%s' is neither seconds nor a duration", s)
-	}
-	if d <= 0 {
-		return 0, fmt.Errorf("'%s' is not a positive time", s)
-	}
-	return d, nil
 }
 
 func macPart(mac string) string {

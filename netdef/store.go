@@ -18,9 +18,6 @@ import (
 // Store is the config dir: one NAME.xml per network (SPEC §1, §9).
 type Store struct{ Dir string }
 
-// DefaultDir is where networks live on a host.
-const DefaultDir = "/etc/virtswitch/networks"
-
 func (s Store) path(name string) string { return netname.File(s.Dir, name) }
 
 // Load parses every NAME.xml in the directory, in name order. A bad file does

@@ -12,6 +12,10 @@ import (
 	"path/filepath"
 )
 
+// DefaultDir is the config dir on a host: where virtswitchd, virtswitchctl
+// and the hook look for network definitions unless told otherwise.
+const DefaultDir = "/etc/virtswitch/networks"
+
 // MaxLen is the longest valid network name, in bytes.
 const MaxLen = 64
 

@@ -14,9 +14,6 @@ import (
 	"github.com/virtswitch/virtswitch/xmlrewrite"
 )
 
-// defaultConfigDir is where virtswitchd keeps network definitions.
-const defaultConfigDir = "/etc/virtswitch/networks"
-
 // maxInput bounds every document we read: virsh reads XML files of up to
 // 10 MiB (VSH_MAX_XML_FILE), so nothing larger is one libvirt would take.
 const maxInput = 10 << 20

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/virtswitch/virtswitch/libvirtconn"
+	"github.com/virtswitch/virtswitch/netname"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -67,12 +68,12 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-18s %-34s %s\n", n, verbs[n].args, verbs[n].help)
 	}
-	fmt.Fprintf(w, "--config-dir: network definitions (default %s); libvirt: VIRTSWITCH_LIBVIRT_SOCKET, VIRTSWITCH_LIBVIRT_URI\n", defaultConfigDir)
+	fmt.Fprintf(w, "--config-dir: network definitions (default %s); libvirt: VIRTSWITCH_LIBVIRT_SOCKET, VIRTSWITCH_LIBVIRT_URI\n", netname.DefaultDir)
 }
 
 // parseGlobals takes the global options out of args, wherever they are.
 func parseGlobals(args []string) (globalOpts, []string, error) {
-	g := globalOpts{configDir: defaultConfigDir}
+	g := globalOpts{configDir: netname.DefaultDir}
 	if v := os.Getenv("VIRTSWITCH_LIBVIRT_SOCKET"); v != "" {
 		g.libvirt.Sockets = strings.Split(v, ",")
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,11 +13,14 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/virtswitch/virtswitch/busapi"
+	"github.com/virtswitch/virtswitch/busname"
+	"github.com/virtswitch/virtswitch/clientenv"
 )
 
 // The online verbs talk to virtswitchd over the system bus
 // (DBUS_SYSTEM_BUS_ADDRESS when set). Each call is bounded by
-// VIRTSWITCH_TIMEOUT (a Go duration or seconds; default 30s).
+// VIRTSWITCH_TIMEOUT (seconds or a Go duration, as clientenv reads it;
+// default 30s).
 func init() {
 	register("net-define", verb{args: "FILE|-", help: "define (or redefine) a network from an XML file", run: netDefine})
 	register("net-undefine", verb{args: "NAME", help: "remove a network definition (refused while in use)", run: netUndefine})
@@ -31,24 +33,10 @@ func init() {
 
 const defaultTimeout = 30 * time.Second
 
-func timeout() (time.Duration, error) {
-	v := os.Getenv("VIRTSWITCH_TIMEOUT")
-	if v == "" {
-		return defaultTimeout, nil
-	}
-	if d, err := time.ParseDuration(v); err == nil && d > 0 {
-		return d, nil
-	}
-	if n, err := strconv.Atoi(v); err == nil && n > 0 {
-		return time.Duration(n) * time.Second, nil
-	}
-	return 0, fmt.Errorf("VIRTSWITCH_TIMEOUT=%q is neither a duration (10s) nor a number of seconds", v)
-}
-
 // online dials the bus, runs fn, and makes "nobody owns the name" errors
 // say what they mean.
 func online(fn func(c *busapi.Client) error) error {
-	d, err := timeout()
+	d, err := clientenv.Timeout(os.Getenv, defaultTimeout)
 	if err != nil {
 		return err
 	}
@@ -60,9 +48,8 @@ func online(fn func(c *busapi.Client) error) error {
 	err = fn(c)
 	var re *busapi.RemoteError
 	if errors.As(err, &re) {
-		switch re.Name {
-		case "org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner":
-			return fmt.Errorf("virtswitchd is not running (no owner of %s on the system bus); start it with 'systemctl start virtswitchd'", busapi.BusName)
+		if e := busname.NotRunning(re.Name); e != nil {
+			return e
 		}
 	}
 	return err

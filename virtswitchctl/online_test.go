@@ -57,6 +57,12 @@ func TestOnlineVerbs(t *testing.T) {
 	if code, _, stderr := ctl(t, "", "net-list"); code != 1 || !strings.Contains(stderr, "virtswitchd is not running") {
 		t.Fatalf("net-list without daemon: %d %q", code, stderr)
 	}
+	// Seconds with a fraction, as the hook takes them (one parser: clientenv).
+	t.Setenv("VIRTSWITCH_TIMEOUT", "2.5")
+	if code, _, stderr := ctl(t, "", "net-list"); code != 1 || !strings.Contains(stderr, "virtswitchd is not running") {
+		t.Fatalf("net-list without daemon, VIRTSWITCH_TIMEOUT=2.5: %d %q", code, stderr)
+	}
+	t.Setenv("VIRTSWITCH_TIMEOUT", "20s")
 
 	if _, err := testenv.StartDaemon(t, bus, testenv.DaemonOptions{Binary: bin, Args: []string{
 		"--config-dir", configDir, "--state-dir", filepath.Join(dir, "state"),

@@ -23,6 +23,7 @@ import (
 
 	"github.com/virtswitch/virtswitch/apierr"
 	"github.com/virtswitch/virtswitch/netdef"
+	"github.com/virtswitch/virtswitch/netname"
 	"github.com/virtswitch/virtswitch/plumb"
 	"github.com/virtswitch/virtswitch/pool"
 	"github.com/virtswitch/virtswitch/statedir"
@@ -115,7 +116,7 @@ func Open(cfg Config) (*Switch, error) {
 		return nil, errors.New("vswitch: no plumber")
 	}
 	if cfg.ConfigDir == "" {
-		cfg.ConfigDir = netdef.DefaultDir
+		cfg.ConfigDir = netname.DefaultDir
 	}
 	if cfg.StateDir == "" {
 		cfg.StateDir = DefaultStateDir
