@@ -22,7 +22,7 @@ func TestFilterAndSummary(t *testing.T) {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
 	}
 	summarise(&out, skips)
-	wantSummary := "skipped: 3 tests, for 2 reasons:\n" +
+	wantSummary := "skipped: 3 (tests and subtests), by reason:\n" +
 		"     2  needs root (sample TestSkipRoot, sample TestSkipRoot2)\n" +
 		"     1  no promtool (sample TestFail/skipped)\n"
 	if got := strings.TrimPrefix(out.String(), want); got != wantSummary {
@@ -45,6 +45,7 @@ func TestReasonOf(t *testing.T) {
 		"    recover_test.go:12: needs root\n--- SKIP: TestX (0.00s)\n": "needs root",
 		"--- SKIP: TestX (0.00s)\n":                                     "(no reason given)",
 		"    a.go:1: no promtool\n    b_test.go:22: second line\n":      "no promtool second line",
+		"    a_test.go:3: " + strings.Repeat("é", 200) + "\n":           strings.Repeat("é", maxReason/2) + "...",
 	} {
 		if got := reasonOf(in); got != want {
 			t.Errorf("reasonOf(%q) = %q, want %q", in, got, want)

@@ -118,6 +118,10 @@ func outputOf(b *strings.Builder) string {
 // fileLine is the "name_test.go:NN: " prefix testing puts before a message.
 var fileLine = regexp.MustCompile(`^\w+\.go:\d+: `)
 
+// maxReason bounds a reason in the summary (a skip may quote a tool's whole
+// error output); the test's own output has all of it.
+const maxReason = 240
+
 // reasonOf is a skipped test's message without its "--- SKIP" line and
 // file:line prefixes, so tests that skip for one reason group together.
 func reasonOf(out string) string {
@@ -132,7 +136,11 @@ func reasonOf(out string) string {
 	if len(parts) == 0 {
 		return "(no reason given)"
 	}
-	return strings.Join(parts, " ")
+	r := strings.Join(parts, " ")
+	if len(r) > maxReason {
+		r = strings.ToValidUTF8(r[:maxReason], "") + "..."
+	}
+	return r
 }
 
 // summarise prints the skips grouped by reason, most frequent first, with
@@ -154,7 +162,7 @@ func summarise(w io.Writer, skips []skip) {
 		a, b := byReason[reasons[i]], byReason[reasons[j]]
 		return len(a) > len(b) || len(a) == len(b) && reasons[i] < reasons[j]
 	})
-	fmt.Fprintf(w, "skipped: %d tests, for %d reasons:\n", len(skips), len(reasons))
+	fmt.Fprintf(w, "skipped: %d (tests and subtests), by reason:\n", len(skips))
 	for _, r := range reasons {
 		names := byReason[r]
 		more := ""
