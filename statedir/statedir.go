@@ -165,6 +165,17 @@ func (d *Dir) Read(uuid string) ([]byte, error) {
 	return b, nil
 }
 
+// Has reports whether domain uuid has a state file (one stat, no read); a
+// bad UUID has none.
+func (d *Dir) Has(uuid string) bool {
+	name, err := d.file(uuid)
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(name)
+	return err == nil
+}
+
 // Remove deletes the state of domain uuid; a missing file is success.
 func (d *Dir) Remove(uuid string) error {
 	name, err := d.file(uuid)

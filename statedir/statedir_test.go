@@ -225,3 +225,29 @@ func FuzzCanonical(f *testing.F) {
 		}
 	})
 }
+
+func TestHas(t *testing.T) {
+	d, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const u = "11111111-2222-3333-4444-555555555555"
+	if d.Has(u) {
+		t.Fatal("Has before Write")
+	}
+	if err := d.Write(u, []byte("<domain/>")); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Has(strings.ToUpper(u)) {
+		t.Error("Has after Write (upper-case UUID) = false")
+	}
+	if d.Has("../" + u) {
+		t.Error("Has of a bad UUID = true")
+	}
+	if err := d.Remove(u); err != nil {
+		t.Fatal(err)
+	}
+	if d.Has(u) {
+		t.Error("Has after Remove = true")
+	}
+}

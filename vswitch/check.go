@@ -54,13 +54,13 @@ func (s *Switch) encodeIncoming(doc []byte) ([]byte, *xmlrewrite.Domain, string,
 	return out, d, uuid, nil
 }
 
-// resolvePort finds a port's network and resolves what it gets, with the
-// errors PrepareDomain gives (the agreement test holds Check to them).
-// Needs defs held.
+// resolvePort finds a port's network and resolves what it gets: the one
+// lookup and its errors for Prepare, RewriteIncoming, Check and Reserve
+// (the agreement test holds Check to Prepare). Needs defs held.
 func (s *Switch) resolvePort(pctx string, p xmlrewrite.Port) (*network, *resolve.Result, error) {
 	n := s.nets[p.Network]
 	if n == nil {
-		return nil, nil, apierr.New(apierr.NotFound, "%s: network '%s' is not defined", pctx, p.Network)
+		return nil, nil, apierr.New(apierr.NotFound, "%s: network '%s' is not defined on this host", pctx, p.Network)
 	}
 	res, err := resolve.Resolve(n.def, p.Portgroup, p.VirtualPort)
 	if err != nil {

@@ -113,13 +113,9 @@ func (s *Switch) prepareLocked(doc []byte, d *xmlrewrite.Domain, uuid string) (s
 	used := map[string]bool{} // "network key" of every interface
 	for _, p := range d.Ports {
 		pctx := ctx + " interface " + p.MAC
-		n := s.nets[p.Network]
-		if n == nil {
-			return nil, changed, apierr.New(apierr.NotFound, "%s: network '%s' is not defined", pctx, p.Network)
-		}
-		res, err := resolve.Resolve(n.def, p.Portgroup, p.VirtualPort)
+		n, res, err := s.resolvePort(pctx, p)
 		if err != nil {
-			return nil, changed, apierr.Wrap(err, apierr.InvalidXML, "%s", pctx)
+			return nil, changed, err
 		}
 		key := portKey(uuid, p.MAC)
 		dev, err := n.pool.Allocate(key, res.Exclusive)
@@ -492,13 +488,9 @@ func (s *Switch) RewriteIncoming(doc []byte) ([]byte, error) {
 	}()
 	for _, p := range d.Ports {
 		pctx := ctx + " interface " + p.MAC
-		n := s.nets[p.Network]
-		if n == nil {
-			return nil, apierr.New(apierr.NotFound, "%s: network '%s' is not defined on this host", pctx, p.Network)
-		}
-		res, err := resolve.Resolve(n.def, p.Portgroup, p.VirtualPort)
+		n, res, err := s.resolvePort(pctx, p)
 		if err != nil {
-			return nil, apierr.Wrap(err, apierr.InvalidXML, "%s", pctx)
+			return nil, err
 		}
 		if n.pool.Has(portKey(uuid, p.MAC)) {
 			continue // reserved for this domain (Reserve): its room is held

@@ -131,8 +131,5 @@ func (s *Switch) LinksUp(uuid string) (int, error) {
 }
 
 // HasDomainState reports whether domain uuid has a state file here (a
-// cheap test before asking libvirt about it).
-func (s *Switch) HasDomainState(uuid string) bool {
-	_, err := s.state.Read(uuid)
-	return err == nil
-}
+// stat: the cheap test before asking libvirt about the domain).
+func (s *Switch) HasDomainState(uuid string) bool { return s.state.Has(uuid) }
